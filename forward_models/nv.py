@@ -1,0 +1,979 @@
+"""Nitrogen-vacancy (NV) centres in diamond: ground-state spin physics, CW-ODMR and sensitivity.
+
+Pure JAX kernels in SI units (hertz, tesla, kelvin, seconds). Everything broadcasts over
+leading axes and is jit-able; the resonance frequencies are differentiable wherever the
+levels are not exactly degenerate.
+
+Model
+-----
+Ground-state spin-1 Hamiltonian for one NV axis (z along the N-V bond), in frequency units
+(Doherty et al. 2013, Phys. Rep. 528:1; Barry et al. 2020, Rev. Mod. Phys. 92:015004)::
+
+    H/h = D Sz**2 + E (Sx**2 - Sy**2) + gamma_nv B.S
+
+with the zero-field splitting D = 2.870 GHz at room temperature and
+dD/dT = -74.2 kHz/K (Acosta et al. 2010, Phys. Rev. Lett. 104:070801), strain/electric
+splitting E (0 to a few MHz in ensembles), and gamma_nv = g mu_B / h = 28.03 GHz/T
+(g = 2.003). The four NV orientations lie along the diamond <111> directions
+(1,1,1), (1,-1,-1), (-1,1,-1), (-1,-1,1) over sqrt(3) in the crystal frame. The two ODMR
+transitions of one orientation are the differences between the eigenvalue whose
+eigenvector is mostly ms = 0 and the two others.
+
+The eigenproblem is solved in closed form (no iterative eigensolver): the trigonometric
+(Smith 1961, Commun. ACM 4:168) solution of the characteristic cubic gives the most
+isolated eigenvalue, which that formula delivers to full precision; its eigenvector is
+a cross product of two rows of H - lambda I; the two remaining levels are the exact
+eigenvalues of H projected onto the orthogonal complement (a 2 x 2 Hermitian problem
+whose gap sqrt(h**2 + |c|**2) has no cancellation). This keeps transition frequencies
+accurate to far below 1 Hz even where two levels nearly cross (weak fields, where the
+plain trigonometric formula loses ~10-100 Hz).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# ---------------------------------------------------------------------------------------
+# constants
+# ---------------------------------------------------------------------------------------
+
+D_ZFS = 2.870e9
+"""Ground-state zero-field splitting D at room temperature, Hz (Acosta et al. 2010,
+Phys. Rev. Lett. 104:070801; Doherty et al. 2013, Phys. Rep. 528:1)."""
+
+DD_DT = -74.2e3
+"""Temperature coefficient dD/dT near room temperature, Hz/K (Acosta et al. 2010)."""
+
+T_REF = 300.0
+"""Temperature (K) at which the parameter D is taken to hold when ``temperature`` is
+given. Assumption: Acosta et al. 2010 quote D = 2.870 GHz at room temperature; 300 K is
+our choice of "room temperature"; override with ``t_ref``."""
+
+GAMMA_NV = 28.03e9
+"""NV electron gyromagnetic ratio g mu_B / h in Hz/T (g = 2.003; Barry et al. 2020)."""
+
+HYPERFINE = {
+    # isotope: (nuclear spin I, A_parallel in Hz)
+    "14N": (1.0, -2.14e6),
+    "15N": (0.5, 3.03e6),
+}
+"""Nitrogen hyperfine constants A_parallel (Felton et al. 2009, Phys. Rev. B 79:075203):
+14N (I = 1) A_par = -2.14 MHz (A_perp = -2.70 MHz, quadrupole P = -5.01 MHz, both of
+which drop out of the ms-changing, m_I-conserving ODMR lines in the secular
+approximation); 15N (I = 1/2) A_par = +3.03 MHz (A_perp = +3.65 MHz)."""
+
+_S3 = 1.0 / math.sqrt(3.0)
+NV_AXES = np.array(
+    [[1.0, 1.0, 1.0], [1.0, -1.0, -1.0], [-1.0, 1.0, -1.0], [-1.0, -1.0, 1.0]]
+) * _S3
+"""The four NV symmetry axes (unit vectors, crystal frame), shape (4, 3)."""
+
+
+def _transverse_axes(axes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed transverse frame per NV axis: x = crystal z projected out of the axis."""
+    zc = np.array([0.0, 0.0, 1.0])
+    x = zc[None, :] - (axes @ zc)[:, None] * axes
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y = np.cross(axes, x)
+    return x, y
+
+
+NV_X, NV_Y = _transverse_axes(NV_AXES)
+"""Transverse axes of each NV frame (crystal frame), shape (4, 3) each: x_k is the
+crystal [001] direction with its component along the NV axis removed, y_k = z_k x x_k.
+The frame fixes the meaning of the strain term E (Sx**2 - Sy**2); for E = 0 nothing
+depends on it."""
+
+_SQRT1_2 = 1.0 / math.sqrt(2.0)
+
+
+# ---------------------------------------------------------------------------------------
+# input validation (public boundary); skipped for JAX tracers inside jit
+# ---------------------------------------------------------------------------------------
+
+
+def _concrete(x) -> bool:
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _check_finite(name: str, x):
+    if _concrete(x):
+        a = np.asarray(x)
+        if not np.issubdtype(a.dtype, np.number):
+            raise TypeError(f"{name} must be numeric, got dtype {a.dtype}")
+        if not np.all(np.isfinite(a)):
+            bad = a[~np.isfinite(a)].ravel()[0]
+            raise ValueError(f"{name} must be finite; got a non-finite value ({bad})")
+
+
+def _check_range(name: str, x, lo=None, hi=None, lo_open=False, what=""):
+    _check_finite(name, x)
+    if not _concrete(x):
+        return
+    a = np.asarray(x, dtype=float)
+    if lo is not None:
+        bad = a <= lo if lo_open else a < lo
+        if np.any(bad):
+            v = a[bad].ravel()[0]
+            op = ">" if lo_open else ">="
+            raise ValueError(f"{name} must be {op} {lo}{what}; got {v}")
+    if hi is not None and np.any(a > hi):
+        v = a[a > hi].ravel()[0]
+        raise ValueError(f"{name} must be <= {hi}{what}; got {v}")
+
+
+def _check_field(B):
+    _check_finite("B", B)
+    if _concrete(B):
+        shape = np.shape(B)
+        if len(shape) == 0 or shape[-1] != 3:
+            raise ValueError(f"B must have shape (..., 3) in tesla; got shape {shape}")
+
+
+def _check_rotation(rotation):
+    if rotation is None or not _concrete(rotation):
+        return
+    R = np.asarray(rotation, dtype=float)
+    if R.shape != (3, 3):
+        raise ValueError(f"rotation must be a (3, 3) rotation matrix; got shape {R.shape}")
+    if not np.all(np.isfinite(R)):
+        raise ValueError("rotation must be finite")
+    if not np.allclose(R.T @ R, np.eye(3), atol=1e-9) or np.linalg.det(R) < 0:
+        raise ValueError("rotation must be a proper orthogonal matrix (R.T @ R = I, det = +1)")
+
+
+def zero_field_splitting(D=D_ZFS, temperature=None, dDdT=DD_DT, t_ref=T_REF):
+    """Zero-field splitting at a temperature, linear in T (Acosta et al. 2010).
+
+    Parameters
+    ----------
+    D : float or array
+        Splitting at ``t_ref`` in Hz (default 2.870e9).
+    temperature : float, array or None
+        Temperature in K; ``None`` returns ``D`` unchanged.
+    dDdT : float
+        Slope in Hz/K (default -74.2e3, Acosta et al. 2010, valid near room temperature).
+    t_ref : float
+        Reference temperature in K (default 300 K, an assumption).
+
+    Returns
+    -------
+    D(T) in Hz, broadcast shape of the inputs.
+    """
+    if temperature is None:
+        return jnp.asarray(D, dtype=float)
+    _check_range("temperature", temperature, lo=0.0, lo_open=True, what=" K")
+    return jnp.asarray(D, dtype=float) + dDdT * (jnp.asarray(temperature, float) - t_ref)
+
+
+# ---------------------------------------------------------------------------------------
+# Hamiltonian and its exact closed-form eigen-decomposition
+# ---------------------------------------------------------------------------------------
+
+
+def _nv_frame_components(B, gamma, rotation):
+    """gamma*B along (z_k, x_k, y_k) of each orientation: three arrays of shape (..., 4)."""
+    B = jnp.asarray(B, dtype=float)
+    if rotation is not None:
+        # crystal axes placed in the lab by R: n_lab = R n_crystal, so B.n_lab = (R^T B).n
+        B = B @ jnp.asarray(rotation, dtype=float)
+    bz = gamma * (B @ NV_AXES.T)
+    bx = gamma * (B @ NV_X.T)
+    by = gamma * (B @ NV_Y.T)
+    return bz, bx, by
+
+
+def nv_hamiltonian(B, D=D_ZFS, E=0.0, temperature=None, gamma=GAMMA_NV, rotation=None):
+    """Ground-state NV Hamiltonian H/h for the four orientations, in Hz.
+
+    Basis ordering |ms=+1>, |ms=0>, |ms=-1> along each NV axis; spin-1 operators in the
+    standard representation. H/h = D Sz**2 + E (Sx**2 - Sy**2) + gamma B.S.
+
+    Parameters
+    ----------
+    B : array (..., 3)
+        Magnetic field in tesla, lab frame.
+    D : float or array broadcastable to (..., 4)
+        Zero-field splitting at ``T_REF`` in Hz.
+    E : float or array broadcastable to (..., 4)
+        Transverse (strain / electric) splitting in Hz.
+    temperature : float, array or None
+        Temperature in K, shifts D by dD/dT (T - 300 K).
+    gamma : float
+        Gyromagnetic ratio in Hz/T (default 28.03e9).
+    rotation : array (3, 3) or None
+        Rotation placing the crystal in the lab frame (crystal axes n -> R n).
+
+    Returns
+    -------
+    complex array (..., 4, 3, 3) in Hz.
+    """
+    _check_field(B)
+    _check_rotation(rotation)
+    Dt = zero_field_splitting(D, temperature)
+    bz, bx, by = _nv_frame_components(B, gamma, rotation)
+    E = jnp.broadcast_to(jnp.asarray(E, dtype=float), bz.shape).astype(complex)
+    Dt = jnp.broadcast_to(Dt, bz.shape)
+    h01 = (bx - 1j * by) * _SQRT1_2
+    zero = jnp.zeros_like(h01)
+    row0 = jnp.stack([Dt + bz + 0j, h01, E], axis=-1)
+    row1 = jnp.stack([jnp.conj(h01), zero, h01], axis=-1)
+    row2 = jnp.stack([jnp.conj(E), jnp.conj(h01), Dt - bz + 0j], axis=-1)
+    return jnp.stack([row0, row1, row2], axis=-2)
+
+
+def _cross(a, b):
+    """Bilinear cross product over the last axis (no conjugation), complex-safe."""
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return jnp.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+
+
+def _norm(v):
+    return jnp.sqrt(jnp.sum(jnp.real(v * jnp.conj(v)), axis=-1))
+
+
+def _unit(v, fallback):
+    n = _norm(v)
+    ok = n > 0
+    return jnp.where(ok[..., None], v / jnp.where(ok, n, 1.0)[..., None], fallback)
+
+
+def _herm3_levels(H):
+    """Eigenvalues and ms=0 weights of Hermitian 3x3 matrices (basis index 1 = ms 0).
+
+    Returns (lam (..., 3), w0 (..., 3)) for (isolated, upper pair, lower pair) levels.
+    """
+    h00 = jnp.real(H[..., 0, 0])
+    h11 = jnp.real(H[..., 1, 1])
+    h22 = jnp.real(H[..., 2, 2])
+    h01 = H[..., 0, 1]
+    h02 = H[..., 0, 2]
+    h12 = H[..., 1, 2]
+    # --- trigonometric solution of the characteristic cubic (Smith 1961) ---------------
+    m = (h00 + h11 + h22) / 3.0
+    a0, a1, a2 = h00 - m, h11 - m, h22 - m
+    q01, q02, q12 = (jnp.real(h * jnp.conj(h)) for h in (h01, h02, h12))
+    p2 = (a0 * a0 + a1 * a1 + a2 * a2 + 2.0 * (q01 + q02 + q12)) / 6.0
+    p = jnp.sqrt(p2)
+    ps = jnp.where(p > 0, p, 1.0)
+    det = a0 * a1 * a2 + 2.0 * jnp.real(h01 * h12 * jnp.conj(h02)) - a0 * q12 - a1 * q02 - a2 * q01
+    r = jnp.clip(det / (2.0 * ps**3), -1.0, 1.0)
+    phi = jnp.arccos(r) / 3.0
+    l_hi = m + 2.0 * p * jnp.cos(phi)
+    l_lo = m + 2.0 * p * jnp.cos(phi + 2.0 * math.pi / 3.0)
+    l_mid = 3.0 * m - l_hi - l_lo
+    lam_iso = jnp.where((l_hi - l_mid) >= (l_mid - l_lo), l_hi, l_lo)
+    # --- eigenvector of the isolated level: best cross product of rows of H - lam I -----
+    eye = jnp.eye(3)
+    A = H - lam_iso[..., None, None] * eye
+    c = jnp.stack([_cross(A[..., 0, :], A[..., 1, :]), _cross(A[..., 0, :], A[..., 2, :]),
+                   _cross(A[..., 1, :], A[..., 2, :])], axis=-2)
+    k = jnp.argmax(_norm(c), axis=-1)
+    c = jnp.take_along_axis(c, k[..., None, None], axis=-2)[..., 0, :]
+    e1 = jnp.broadcast_to(jnp.asarray([0.0, 1.0, 0.0], dtype=complex), c.shape)
+    x = _unit(c, e1)
+    # --- orthonormal complement (Hermitian inner product) ------------------------------
+    j = jnp.argmin(jnp.abs(x), axis=-1)
+    ej = jax.nn.one_hot(j, 3, dtype=complex)
+    w1 = _unit(jnp.conj(_cross(x, ej)), e1)
+    w2 = _unit(jnp.conj(_cross(x, w1)), e1)
+    x, w1, w2 = (jax.lax.stop_gradient(v) for v in (x, w1, w2))
+
+    def quad(u, v):
+        return jnp.sum(jnp.conj(u) * jnp.einsum("...ij,...j->...i", H, v), axis=-1)
+
+    # Rayleigh quotient of the isolated level (exact to second order, smooth in H)
+    lam_iso = jnp.real(quad(x, x))
+    m11 = jnp.real(quad(w1, w1))
+    m22 = jnp.real(quad(w2, w2))
+    m12 = quad(w1, w2)
+    hh = 0.5 * (m11 - m22)
+    s = 0.5 * (m11 + m22)
+    c2 = jnp.real(m12 * jnp.conj(m12))
+    rr = jnp.sqrt(hh * hh + c2 + 1e-300)
+    lam_p = s + rr
+    lam_m = s - rr
+    # eigenvector of the 2x2 problem for lam_p, stable branch choice
+    u_a = jnp.stack([hh + rr + 0j, jnp.conj(m12)], axis=-1)
+    u_b = jnp.stack([m12, rr - hh + 0j], axis=-1)
+    u = jnp.where((hh >= 0)[..., None], u_a, u_b)
+    un = _norm(u)
+    u = u / jnp.where(un > 0, un, 1.0)[..., None]
+    u = jax.lax.stop_gradient(u)
+    vp = u[..., 0:1] * w1 + u[..., 1:2] * w2
+    vm = -jnp.conj(u[..., 1:2]) * w1 + jnp.conj(u[..., 0:1]) * w2
+    w0 = jnp.stack([jnp.abs(x[..., 1]) ** 2, jnp.abs(vp[..., 1]) ** 2,
+                    jnp.abs(vm[..., 1]) ** 2], axis=-1)
+    lam = jnp.stack([lam_iso, lam_p, lam_m], axis=-1)
+    return lam, w0
+
+
+def energy_levels(B, D=D_ZFS, E=0.0, temperature=None, gamma=GAMMA_NV, rotation=None):
+    """Eigenvalues of the NV ground-state Hamiltonian, sorted ascending, in Hz.
+
+    Parameters are those of :func:`nv_hamiltonian`.
+
+    Returns
+    -------
+    array (..., 4, 3) in Hz.
+    """
+    H = nv_hamiltonian(B, D, E, temperature, gamma, rotation)
+    lam, _ = _herm3_levels(H)
+    return jnp.sort(lam, axis=-1)
+
+
+def resonance_frequencies(B, D=D_ZFS, E=0.0, temperature=None, gamma=GAMMA_NV, rotation=None):
+    """ODMR transition frequencies of the four NV orientations, exact for any field.
+
+    The transitions are the differences between the level whose eigenvector has the
+    largest ms = 0 weight and the two other levels (for B along the axis and E = 0:
+    D -+ gamma B). Closed-form diagonalisation (see module docstring); agrees with
+    ``numpy.linalg.eigh`` of :func:`nv_hamiltonian` to well below 1 Hz from 1 nT to
+    100 mT in any direction (tests/forward_models/test_nv.py).
+
+    Parameters
+    ----------
+    B : array (..., 3)
+        Magnetic field in tesla, lab frame. Must be finite.
+    D : float or array broadcastable to (..., 4)
+        Zero-field splitting in Hz (default 2.870e9, at T_REF = 300 K).
+    E : float or array broadcastable to (..., 4)
+        Strain / electric splitting in Hz (default 0).
+    temperature : float, array or None
+        Temperature in K; shifts D by -74.2 kHz/K (Acosta et al. 2010) from 300 K.
+    gamma : float
+        Gyromagnetic ratio, Hz/T.
+    rotation : array (3, 3) or None
+        Proper rotation placing the crystal in the lab frame (default: crystal = lab).
+
+    Returns
+    -------
+    array (..., 4, 2) in Hz, ascending along the last axis.
+    """
+    H = nv_hamiltonian(B, D, E, temperature, gamma, rotation)
+    lam, w0 = _herm3_levels(H)
+    i0 = jnp.argmax(w0, axis=-1)
+    l0 = jnp.take_along_axis(lam, i0[..., None], axis=-1)
+    # exclude the ms=0 level itself by pushing its difference to -1 before sorting
+    diff = jnp.abs(lam - l0)
+    diff = jnp.where(jax.nn.one_hot(i0, 3, dtype=bool), -1.0, diff)
+    return jnp.sort(diff, axis=-1)[..., 1:]
+
+
+def hyperfine_lines(resonances, isotope="14N"):
+    """Split each electron-spin resonance into its nitrogen hyperfine lines.
+
+    Secular approximation (hyperfine small against the electron Zeeman/zero-field
+    splitting): an ms = 0 -> ms = +-1 transition conserving m_I is shifted by
+    +- A_par m_I; since m_I runs symmetrically the line set is f + |A_par| m_I.
+    Constants from Felton et al. 2009 (Phys. Rev. B 79:075203).
+
+    Parameters
+    ----------
+    resonances : array (..., 4, 2)
+        Electron-spin resonance frequencies in Hz.
+    isotope : {"14N", "15N", None}
+        Nitrogen isotope; ``None`` returns a single line per transition.
+
+    Returns
+    -------
+    lines : array (..., 4, 2, n_lines) in Hz (n_lines = 3 for 14N, 2 for 15N, 1 for None).
+    weights : array (n_lines,)
+        Relative amplitude of each line (equal nuclear populations at room temperature),
+        summing to 1.
+    """
+    if isotope is None:
+        return jnp.asarray(resonances)[..., None], jnp.ones(1)
+    if isotope not in HYPERFINE:
+        raise ValueError(
+            f"isotope must be one of {sorted(HYPERFINE)} or None; got {isotope!r}")
+    spin, a_par = HYPERFINE[isotope]
+    m_i = np.arange(-spin, spin + 0.5, 1.0)
+    shifts = abs(a_par) * m_i
+    w = np.full(m_i.shape, 1.0 / m_i.size)
+    return jnp.asarray(resonances)[..., None] + shifts, jnp.asarray(w)
+
+
+# ---------------------------------------------------------------------------------------
+# CW-ODMR spectra
+# ---------------------------------------------------------------------------------------
+
+
+def power_broadening(linewidth0, contrast_max, saturation):
+    """Microwave power broadening of a CW-ODMR line.
+
+    Two-level saturation (Abragam 1961, *Principles of Nuclear Magnetism*, ch. III; applied
+    to NV CW-ODMR by Dreau et al. 2011, Phys. Rev. B 84:195204): with the saturation
+    parameter s = Omega_R**2 T1 T2 (proportional to microwave power),
+
+        linewidth = linewidth0 * sqrt(1 + s),   contrast = contrast_max * s / (1 + s).
+
+    Parameters
+    ----------
+    linewidth0 : float or array
+        Unbroadened full width at half maximum, Hz (> 0).
+    contrast_max : float or array
+        Contrast at full saturation, in [0, 1].
+    saturation : float or array
+        Saturation parameter s >= 0 (dimensionless).
+
+    Returns
+    -------
+    (linewidth in Hz, contrast), broadcast shapes.
+    """
+    _check_range("linewidth0", linewidth0, lo=0.0, lo_open=True, what=" Hz")
+    _check_range("contrast_max", contrast_max, lo=0.0, hi=1.0)
+    _check_range("saturation", saturation, lo=0.0)
+    s = jnp.asarray(saturation, dtype=float)
+    return linewidth0 * jnp.sqrt(1.0 + s), contrast_max * s / (1.0 + s)
+
+
+def lorentzian(f, f0, linewidth):
+    """Unit-height Lorentzian of full width at half maximum ``linewidth`` (Hz)."""
+    x = 2.0 * (f - f0) / linewidth
+    return 1.0 / (1.0 + x * x)
+
+
+def odmr_from_lines(freqs, lines, contrast, linewidth, weights=None):
+    """Normalised CW-ODMR fluorescence for given resonance lines.
+
+    S(f) = 1 - sum_l C w_l L(f; f_l, linewidth), L a unit-height Lorentzian.
+
+    Parameters
+    ----------
+    freqs : array (F,)
+        Microwave frequencies, Hz.
+    lines : array (..., L)
+        Line centres, Hz.
+    contrast : float or array broadcastable to (..., L)
+        Depth of one isolated line (fraction of the off-resonant fluorescence), in [0, 1].
+    linewidth : float or array broadcastable to (..., L)
+        Full width at half maximum, Hz (> 0).
+    weights : array (..., L) or None
+        Relative line amplitudes (default 1).
+
+    Returns
+    -------
+    array (..., F), dimensionless (1 off resonance).
+    """
+    _check_range("contrast", contrast, lo=0.0, hi=1.0)
+    _check_range("linewidth", linewidth, lo=0.0, lo_open=True, what=" Hz")
+    _check_finite("freqs", freqs)
+    freqs = jnp.asarray(freqs, dtype=float)
+    lines = jnp.asarray(lines, dtype=float)
+    amp = jnp.broadcast_to(jnp.asarray(contrast, dtype=float), lines.shape)
+    if weights is not None:
+        amp = amp * weights
+    lw = jnp.broadcast_to(jnp.asarray(linewidth, dtype=float), lines.shape)
+    dip = jnp.zeros(lines.shape[:-1] + freqs.shape)
+    # accumulate line by line: keeps memory at (..., F) for pixel arrays
+    for i in range(lines.shape[-1]):
+        dip = dip + amp[..., i, None] * lorentzian(freqs, lines[..., i, None], lw[..., i, None])
+    return 1.0 - dip
+
+
+def odmr_spectrum(freqs, B, contrast=0.01, linewidth=1e6, D=D_ZFS, E=0.0, temperature=None,
+                  isotope=None, gamma=GAMMA_NV, rotation=None, saturation=None):
+    """CW-ODMR spectrum of an NV ensemble (all four orientations) for a single sensor or a
+    pixel array.
+
+    Each of the 8 electron-spin resonances (4 orientations x 2 transitions, from
+    :func:`resonance_frequencies`) is a Lorentzian dip of depth ``contrast`` (split evenly
+    among the hyperfine lines when ``isotope`` is given) and full width ``linewidth``;
+    with ``saturation`` s, width and depth follow :func:`power_broadening` (``contrast``
+    is then the saturated contrast).
+
+    Parameters
+    ----------
+    freqs : array (F,)
+        Microwave frequencies, Hz.
+    B : array (..., 3)
+        Field in tesla: (3,) for one sensor, (ny, nx, 3) for a pixel image.
+    contrast, linewidth : float
+        Line depth in [0, 1] and FWHM in Hz.
+    D, E, temperature, gamma, rotation
+        As in :func:`resonance_frequencies`.
+    isotope : {"14N", "15N", None}
+        Resolve the nitrogen hyperfine structure.
+    saturation : float or None
+        Microwave saturation parameter (None: no power broadening model).
+
+    Returns
+    -------
+    array (..., F), dimensionless fluorescence (1 off resonance).
+    """
+    if saturation is not None:
+        linewidth, contrast = power_broadening(linewidth, contrast, saturation)
+    res = resonance_frequencies(B, D, E, temperature, gamma, rotation)
+    lines, w = hyperfine_lines(res, isotope)
+    lines = lines.reshape(lines.shape[:-3] + (-1,))
+    w = jnp.tile(w, 8)
+    return odmr_from_lines(freqs, lines, contrast, linewidth, w)
+
+
+def simulate_noisy_spectrum(key, spectrum, photons_per_point):
+    """Add photon shot noise to a normalised spectrum.
+
+    Each point collects N = photons_per_point * S(f) photons (Poisson); for N >> 1 the
+    normalised signal has standard deviation sqrt(S / photons_per_point), which is what
+    is drawn here (Gaussian approximation of Poisson statistics).
+
+    Parameters
+    ----------
+    key : jax.random key
+        Explicit seed.
+    spectrum : array (..., F)
+        Noise-free normalised fluorescence.
+    photons_per_point : float
+        Photons detected off resonance per frequency point (> 0).
+
+    Returns
+    -------
+    (noisy spectrum (..., F), sigma (..., F)).
+    """
+    _check_range("photons_per_point", photons_per_point, lo=0.0, lo_open=True)
+    spectrum = jnp.asarray(spectrum, dtype=float)
+    sigma = jnp.sqrt(spectrum / photons_per_point)
+    return spectrum + sigma * jax.random.normal(key, spectrum.shape), sigma
+
+
+# ---------------------------------------------------------------------------------------
+# slope / lock-in readout and closed-loop tracking
+# ---------------------------------------------------------------------------------------
+
+
+def max_slope(contrast, linewidth):
+    """Largest |dS/df| of a Lorentzian dip, 1/Hz: 3 sqrt(3) C / (4 linewidth).
+
+    Reached at a detuning of linewidth / (2 sqrt 3) from the line centre.
+    """
+    _check_range("contrast", contrast, lo=0.0, hi=1.0)
+    _check_range("linewidth", linewidth, lo=0.0, lo_open=True, what=" Hz")
+    return 3.0 * math.sqrt(3.0) * contrast / (4.0 * linewidth)
+
+
+def slope_readout(delta_b, contrast, linewidth, photon_rate=None, gamma=GAMMA_NV,
+                  projection=1.0):
+    """Fluorescence change from a small field change at the steepest point of a line.
+
+    dS = max_slope * gamma * projection * delta_b (first order, |gamma dB| << linewidth).
+
+    Parameters
+    ----------
+    delta_b : float or array
+        Field change, tesla.
+    contrast, linewidth : float
+        Line depth and FWHM (Hz).
+    photon_rate : float or None
+        Detected photon rate (1/s); if given the signal is returned in photons/s.
+    gamma : float
+        Hz/T.
+    projection : float
+        Cosine between the field change and the NV axis.
+
+    Returns
+    -------
+    Fractional fluorescence change (or photons/s), same shape as ``delta_b``.
+    """
+    _check_finite("delta_b", delta_b)
+    ds = max_slope(contrast, linewidth) * gamma * projection * jnp.asarray(delta_b, float)
+    return ds if photon_rate is None else ds * photon_rate
+
+
+def lockin_signal(f_mw, f_res, contrast, linewidth, mod_depth, n_phase=64):
+    """In-phase first-harmonic lock-in output of a frequency-modulated CW-ODMR line.
+
+    The microwave frequency is f_mw + mod_depth cos(theta); the output is
+    X = (1/pi) int_0^{2 pi} S(f_mw + mod_depth cos theta) cos theta dtheta, evaluated with
+    ``n_phase`` equally spaced phases (spectrally accurate for this periodic integrand).
+    For mod_depth << linewidth, X -> mod_depth dS/df (the derivative readout).
+
+    Parameters
+    ----------
+    f_mw : float or array
+        Microwave carrier, Hz.
+    f_res : float or array
+        Resonance centre, Hz.
+    contrast, linewidth : float
+        Depth and FWHM (Hz).
+    mod_depth : float
+        Frequency deviation, Hz (> 0).
+    n_phase : int
+        Quadrature points per modulation period.
+
+    Returns
+    -------
+    X, dimensionless (fraction of the off-resonant fluorescence), broadcast shape.
+    """
+    _check_range("contrast", contrast, lo=0.0, hi=1.0)
+    _check_range("linewidth", linewidth, lo=0.0, lo_open=True, what=" Hz")
+    _check_range("mod_depth", mod_depth, lo=0.0, lo_open=True, what=" Hz")
+    theta = 2.0 * math.pi * (jnp.arange(n_phase) + 0.5) / n_phase
+    det = (jnp.asarray(f_mw, float) - jnp.asarray(f_res, float))[..., None]
+    s = 1.0 - contrast * lorentzian(det + mod_depth * jnp.cos(theta), 0.0, linewidth)
+    return 2.0 * jnp.mean(s * jnp.cos(theta), axis=-1)
+
+
+def lockin_slope(contrast, linewidth, mod_depth, n_phase=64):
+    """dX/df of :func:`lockin_signal` at zero detuning (1/Hz), by automatic differentiation."""
+    return jax.grad(lambda f: lockin_signal(f, 0.0, contrast, linewidth, mod_depth, n_phase))(
+        0.0)
+
+
+class TrackingResult(NamedTuple):
+    """Output of :func:`track_resonance` (all arrays of shape (T,))."""
+
+    frequency: jax.Array
+    """Locked microwave frequency at each step, Hz."""
+    error: jax.Array
+    """Lock-in error signal at each step (dimensionless)."""
+
+
+def track_resonance(f_res_t, f_start, contrast, linewidth, mod_depth, gain=0.5, n_phase=64):
+    """Closed-loop frequency tracking of one ODMR line (integral controller).
+
+    At each step the lock-in error X_n = lockin_signal(f_n, f_res_n) is converted to a
+    frequency with the zero-detuning slope k and the carrier is updated,
+    f_{n+1} = f_n - gain X_n / k. For 0 < gain < 2 the loop converges within the
+    linear range, and it follows resonance shifts far beyond one linewidth as long as
+    each step moves less than about a linewidth (the usual frequency-locked NV
+    magnetometer: the field is read from the carrier, f_n / gamma, not from the
+    fluorescence, which extends the dynamic range).
+
+    Parameters
+    ----------
+    f_res_t : array (T,)
+        True resonance frequency at each step, Hz.
+    f_start : float
+        Initial carrier, Hz (must lie within about a linewidth of f_res_t[0]).
+    contrast, linewidth, mod_depth : float
+        Line depth, FWHM (Hz) and modulation deviation (Hz).
+    gain : float
+        Loop gain in (0, 2).
+
+    Returns
+    -------
+    TrackingResult(frequency (T,), error (T,)).
+    """
+    _check_finite("f_res_t", f_res_t)
+    _check_range("gain", gain, lo=0.0, lo_open=True, hi=2.0)
+    k = lockin_slope(contrast, linewidth, mod_depth, n_phase)
+
+    def step(f, fr):
+        x = lockin_signal(f, fr, contrast, linewidth, mod_depth, n_phase)
+        return f - gain * x / k, (f, x)
+
+    _, (fs, xs) = jax.lax.scan(step, jnp.asarray(f_start, float),
+                               jnp.asarray(f_res_t, float))
+    return TrackingResult(fs, xs)
+
+
+# ---------------------------------------------------------------------------------------
+# shot-noise-limited sensitivities (Barry et al. 2020)
+# ---------------------------------------------------------------------------------------
+
+LORENTZIAN_PREFACTOR = 4.0 / (3.0 * math.sqrt(3.0))
+"""Lineshape factor P_F of the CW-ODMR sensitivity for a Lorentzian (Barry et al. 2020)."""
+
+
+def cw_sensitivity(linewidth, contrast, photon_rate, gamma=GAMMA_NV):
+    """Photon-shot-noise-limited CW-ODMR magnetic sensitivity, T/sqrt(Hz).
+
+    Barry et al. 2020 (Rev. Mod. Phys. 92:015004), the CW-ODMR shot-noise expression
+    (their section on CW-ODMR; see docs/nv.md for the equation reference):
+
+        eta_CW = 4 / (3 sqrt 3) * h / (g mu_B) * linewidth / (C sqrt(R)),
+
+    with h / (g mu_B) = 1 / gamma. It follows from the maximum slope 3 sqrt(3) C /
+    (4 linewidth) of a Lorentzian dip and the shot noise 1 / sqrt(R t) of a
+    fluorescence measurement of duration t.
+
+    Parameters
+    ----------
+    linewidth : float or array
+        Full width at half maximum, Hz (> 0).
+    contrast : float or array
+        Line contrast in (0, 1].
+    photon_rate : float or array
+        Detected photon rate R, 1/s (> 0).
+    gamma : float
+        Gyromagnetic ratio, Hz/T.
+
+    Returns
+    -------
+    eta in T/sqrt(Hz), broadcast shape.
+    """
+    _check_range("linewidth", linewidth, lo=0.0, lo_open=True, what=" Hz")
+    _check_range("contrast", contrast, lo=0.0, hi=1.0, lo_open=True)
+    _check_range("photon_rate", photon_rate, lo=0.0, lo_open=True, what=" 1/s")
+    return LORENTZIAN_PREFACTOR * linewidth / (gamma * contrast * jnp.sqrt(photon_rate))
+
+
+def photon_rate_from_volume(nv_density, volume, rate_per_nv):
+    """Detected photon rate R = n_NV V r (1/s) of a sensing volume.
+
+    Parameters
+    ----------
+    nv_density : float
+        NV density, 1/m^3 (e.g. 1 ppm of diamond = 1.76e23 m^-3).
+    volume : float
+        Sensing volume, m^3.
+    rate_per_nv : float
+        Detected photons per second per NV (collection efficiency included).
+    """
+    for name, v in (("nv_density", nv_density), ("volume", volume),
+                    ("rate_per_nv", rate_per_nv)):
+        _check_range(name, v, lo=0.0, lo_open=True)
+    return nv_density * volume * rate_per_nv
+
+
+def volume_normalized_sensitivity(eta, volume):
+    """Volume-normalised sensitivity eta sqrt(V), T m^1.5 / sqrt(Hz) (Barry et al. 2020)."""
+    _check_range("volume", volume, lo=0.0, lo_open=True, what=" m^3")
+    return eta * jnp.sqrt(volume)
+
+
+def ramsey_sensitivity(t2star, tau, n_spins, contrast, photons_per_spin, t_overhead=0.0,
+                       delta_ms=1, stretch=1.0, gamma=GAMMA_NV):
+    """Shot-noise-limited Ramsey sensitivity of an NV ensemble, T/sqrt(Hz).
+
+    Barry et al. 2020 (Rev. Mod. Phys. 92:015004), the ensemble Ramsey expression with
+    readout fidelity and overhead (their section on Ramsey magnetometry; see
+    docs/nv.md for the equation reference):
+
+        eta = hbar / (delta_ms g mu_B) * exp((tau/T2*)**p) / sqrt(N tau)
+              * sigma_R * sqrt((tau + t_O) / tau),
+        sigma_R = sqrt(1 + 1 / (C**2 n_avg)),
+
+    with hbar / (g mu_B) = 1 / (2 pi gamma), t_O = t_I + t_R the initialisation plus
+    readout time, C the measurement contrast and n_avg the detected photons per spin
+    per readout. For t_O = 0 the optimum free precession time is tau = T2*/2.
+
+    Parameters
+    ----------
+    t2star : float or array
+        Inhomogeneous dephasing time T2*, s (> 0).
+    tau : float or array
+        Free precession time, s (> 0).
+    n_spins : float or array
+        Number of interrogated NV spins N (> 0).
+    contrast : float or array
+        Readout contrast C in (0, 1].
+    photons_per_spin : float or array
+        Detected photons per spin per readout n_avg (> 0).
+    t_overhead : float
+        t_I + t_R, s (>= 0).
+    delta_ms : {1, 2}
+        1 for single-quantum, 2 for double-quantum Ramsey.
+    stretch : float
+        Stretched-exponent p of the dephasing envelope (1 or 2 typically).
+    gamma : float
+        Hz/T.
+
+    Returns
+    -------
+    eta in T/sqrt(Hz).
+    """
+    for name, v in (("t2star", t2star), ("tau", tau), ("n_spins", n_spins),
+                    ("photons_per_spin", photons_per_spin)):
+        _check_range(name, v, lo=0.0, lo_open=True)
+    _check_range("contrast", contrast, lo=0.0, hi=1.0, lo_open=True)
+    _check_range("t_overhead", t_overhead, lo=0.0, what=" s")
+    if delta_ms not in (1, 2):
+        raise ValueError(f"delta_ms must be 1 or 2; got {delta_ms!r}")
+    tau = jnp.asarray(tau, float)
+    sigma_r = jnp.sqrt(1.0 + 1.0 / (contrast**2 * photons_per_spin))
+    return (jnp.exp((tau / t2star) ** stretch) / (2.0 * math.pi * gamma * delta_ms)
+            / jnp.sqrt(n_spins * tau) * sigma_r * jnp.sqrt((tau + t_overhead) / tau))
+
+
+# ---------------------------------------------------------------------------------------
+# vector reconstruction (Levenberg-Marquardt / Gauss-Newton in JAX)
+# ---------------------------------------------------------------------------------------
+
+
+def _levenberg_marquardt(resid, p0, n_iter):
+    """Minimise |resid(p)|^2 with scaled LM steps; returns (p, J at p, chi2)."""
+    jac = jax.jacfwd(resid)
+
+    def body(carry, _):
+        p, lam = carry
+        r = resid(p)
+        J = jac(p)
+        d = jnp.sqrt(jnp.sum(J * J, axis=0))
+        d = jnp.where(d > 0, d, 1.0)
+        Js = J / d
+        A = Js.T @ Js
+        g = Js.T @ r
+        step = -jnp.linalg.solve(A + lam * jnp.diag(jnp.diag(A) + 1e-12), g) / d
+        pn = p + step
+        better = jnp.sum(resid(pn) ** 2) < jnp.sum(r**2)
+        p = jnp.where(better, pn, p)
+        lam = jnp.where(better, lam * 0.3, lam * 10.0)
+        return (p, jnp.clip(lam, 1e-12, 1e12)), None
+
+    (p, _), _ = jax.lax.scan(body, (p0, jnp.asarray(1e-3)), None, length=n_iter)
+    r = resid(p)
+    return p, jac(p), jnp.sum(r**2)
+
+
+def _covariance(J):
+    d = jnp.sqrt(jnp.sum(J * J, axis=0))
+    d = jnp.where(d > 0, d, 1.0)
+    Js = J / d
+    return jnp.linalg.inv(Js.T @ Js) / jnp.outer(d, d)
+
+
+class VectorFit(NamedTuple):
+    """Result of a vector-field reconstruction."""
+
+    B: jax.Array
+    """Estimated field, tesla, shape (..., 3)."""
+    D: jax.Array
+    """Estimated zero-field splitting, Hz, shape (...)."""
+    covariance: jax.Array
+    """Covariance of (Bx, By, Bz) in T^2, shape (..., 3, 3) (from the inverse Fisher
+    information J^T W J of the weighted least-squares problem)."""
+    B_sigma: jax.Array
+    """Standard uncertainty of each component, tesla, shape (..., 3)."""
+    chi2: jax.Array
+    """Weighted residual sum of squares at the solution."""
+    extra: jax.Array
+    """Other fitted parameters (spectrum fits: contrast, linewidth in Hz, baseline)."""
+
+
+def reconstruct_vector(resonances, sigma, B0, D0=D_ZFS, E=0.0, fit_D=True, gamma=GAMMA_NV,
+                       rotation=None, n_iter=30):
+    """Vector field from the eight resonance frequencies (weighted least squares).
+
+    Minimises sum ((f_model(B, D) - f_meas) / sigma)**2 over B (and D if ``fit_D``) with
+    Levenberg-Marquardt on the exact model :func:`resonance_frequencies`; the
+    covariance is the inverse of J^T J of the whitened residuals (Cramer-Rao /
+    Gauss-Newton covariance). The eight frequencies are invariant under B -> -B (time
+    reversal) and under the tetrahedral symmetries that permute the NV axes, so the
+    solution is the one nearest the prior ``B0`` (in practice the known bias field).
+
+    Parameters
+    ----------
+    resonances : array (..., 4, 2)
+        Measured frequencies, Hz, assigned to orientations.
+    sigma : float or array broadcastable to (..., 4, 2)
+        Standard uncertainty of each frequency, Hz (> 0).
+    B0 : array (3,) or (..., 3)
+        Starting field / prior branch, tesla.
+    D0 : float
+        Starting (or fixed) zero-field splitting, Hz.
+    E : float
+        Strain splitting, Hz (held fixed).
+    fit_D : bool
+        Fit D (temperature) as a fourth parameter.
+    n_iter : int
+        Levenberg-Marquardt iterations.
+
+    Returns
+    -------
+    VectorFit
+    """
+    _check_finite("resonances", resonances)
+    _check_range("sigma", sigma, lo=0.0, lo_open=True, what=" Hz")
+    _check_field(B0)
+    resonances = jnp.asarray(resonances, float)
+    batch = resonances.shape[:-2]
+    B0 = jnp.broadcast_to(jnp.asarray(B0, float), batch + (3,))
+    sig = jnp.broadcast_to(jnp.asarray(sigma, float), resonances.shape)
+    scale = 1e6  # work in MHz for conditioning
+
+    def one(fm, s, b0):
+        def model(p):
+            B = p[:3] * scale / gamma
+            Dv = p[3] * scale if fit_D else D0
+            return resonance_frequencies(B, Dv, E, None, gamma, rotation)
+
+        def resid(p):
+            return ((model(p) - fm) / s).ravel()
+
+        p0 = b0 * gamma / scale
+        if fit_D:
+            p0 = jnp.concatenate([p0, jnp.asarray([D0 / scale])])
+        p, J, chi2 = _levenberg_marquardt(resid, p0, n_iter)
+        cov = _covariance(J)[:3, :3] * (scale / gamma) ** 2
+        Dv = p[3] * scale if fit_D else jnp.asarray(D0, float)
+        return VectorFit(p[:3] * scale / gamma, Dv, cov, jnp.sqrt(jnp.diagonal(cov)), chi2,
+                         jnp.zeros(0))
+
+    f = one
+    for _ in batch:
+        f = jax.vmap(f)
+    return f(resonances, sig, B0)
+
+
+def fit_odmr_vector(freqs, signal, sigma, B0, D0=D_ZFS, contrast0=0.01, linewidth0=1e6,
+                    E=0.0, isotope=None, gamma=GAMMA_NV, rotation=None, n_iter=60):
+    """Vector field straight from a CW-ODMR spectrum (weighted least squares).
+
+    Fits the full model ``baseline * odmr_spectrum(freqs, B, contrast, linewidth, D)``
+    (parameters Bx, By, Bz, D, contrast, linewidth, baseline) to the measured spectrum
+    with Levenberg-Marquardt; uncertainties from the inverse of J^T W J at the
+    solution. ``B0`` selects the branch (see :func:`reconstruct_vector`) and must put
+    each line within about a linewidth of its true position.
+
+    Parameters
+    ----------
+    freqs : array (F,)
+        Microwave frequencies, Hz.
+    signal : array (..., F)
+        Normalised fluorescence.
+    sigma : float or array broadcastable to (..., F)
+        Standard deviation of each point (> 0).
+    B0 : array (3,) or (..., 3)
+        Starting field, tesla.
+    D0, contrast0, linewidth0 : float
+        Starting values (Hz, -, Hz).
+    E, isotope, gamma, rotation
+        Fixed model settings, as in :func:`odmr_spectrum`.
+
+    Returns
+    -------
+    VectorFit with ``extra`` = (contrast, linewidth in Hz, baseline).
+    """
+    _check_finite("signal", signal)
+    _check_range("sigma", sigma, lo=0.0, lo_open=True)
+    _check_field(B0)
+    _check_range("contrast0", contrast0, lo=0.0, hi=1.0, lo_open=True)
+    _check_range("linewidth0", linewidth0, lo=0.0, lo_open=True, what=" Hz")
+    freqs = jnp.asarray(freqs, float)
+    signal = jnp.asarray(signal, float)
+    batch = signal.shape[:-1]
+    B0 = jnp.broadcast_to(jnp.asarray(B0, float), batch + (3,))
+    sig = jnp.broadcast_to(jnp.asarray(sigma, float), signal.shape)
+    scale = 1e6
+
+    def one(y, s, b0):
+        def model(p):
+            B = p[:3] * scale / gamma
+            lines = resonance_frequencies(B, p[3] * scale, E, None, gamma, rotation)
+            lines, w = hyperfine_lines(lines, isotope)
+            return p[6] * odmr_from_lines(freqs, lines.reshape(-1), p[4], p[5] * scale,
+                                          jnp.tile(w, 8))
+
+        def resid(p):
+            return (model(p) - y) / s
+
+        p0 = jnp.concatenate([b0 * gamma / scale,
+                              jnp.asarray([D0 / scale, contrast0, linewidth0 / scale, 1.0])])
+        p, J, chi2 = _levenberg_marquardt(resid, p0, n_iter)
+        cov = _covariance(J)[:3, :3] * (scale / gamma) ** 2
+        extra = jnp.stack([p[4], p[5] * scale, p[6]])
+        return VectorFit(p[:3] * scale / gamma, p[3] * scale, cov, jnp.sqrt(jnp.diagonal(cov)),
+                         chi2, extra)
+
+    f = one
+    for _ in batch:
+        f = jax.vmap(f)
+    return f(signal, sig, B0)
