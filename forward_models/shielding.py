@@ -189,19 +189,22 @@ def cubic_equivalent_radius(side, factor=0.5):
     return factor * jnp.asarray(side, dtype=float)
 
 
-def cubic_shell_shielding_factor(mu_r, side_inner, side_outer, factor=0.5):
+def cubic_shell_shielding_factor(mu_r, side, thickness, factor=0.5):
     """Approximate static shielding factor of a cubic shell (equivalent sphere).
 
-    The cube of inner/outer edge ``side_inner < side_outer`` is replaced by a spherical
-    shell of radii ``factor * side`` (see :func:`cubic_equivalent_radius`, an
-    approximation) and :func:`spherical_shell_shielding_factor` is applied.
+    The cube of inner edge ``side`` and wall ``thickness`` is replaced by a spherical
+    shell of inner radius ``factor * side`` and the same wall thickness (see
+    :func:`cubic_equivalent_radius`, an approximation), and
+    :func:`spherical_shell_shielding_factor` is applied.
 
     Parameters
     ----------
     mu_r : array_like
         Relative permeability (>= 1).
-    side_inner, side_outer : array_like
-        Inner and outer edge lengths, m.
+    side : array_like
+        Inner edge length, m.
+    thickness : array_like
+        Wall thickness, m.
     factor : float
         Equivalent radius over edge length (default 0.5, assumption).
 
@@ -210,12 +213,9 @@ def cubic_shell_shielding_factor(mu_r, side_inner, side_outer, factor=0.5):
     S : jax.Array
         Dimensionless shielding factor.
     """
-    _check_radii(side_inner, side_outer, names=("side_inner", "side_outer"))
-    return spherical_shell_shielding_factor(
-        mu_r,
-        cubic_equivalent_radius(side_inner, factor),
-        cubic_equivalent_radius(side_outer, factor),
-    )
+    _check("thickness", thickness)
+    r_in = cubic_equivalent_radius(side, factor)
+    return spherical_shell_shielding_factor(mu_r, r_in, r_in + thickness)
 
 
 def nested_shielding_factor(factors, radii, geometry="sphere"):
