@@ -1,0 +1,2 @@
+"""Source estimation and comparison, built on MNE-Python's solvers and qsense's forward
+models."""

@@ -1,0 +1,20 @@
+"""qsense: simulate quantum magnetometers (OPM, NV) and SQUID arrays on the head."""
+
+import forward_models  # noqa: F401  (enables JAX 64-bit floats)
+
+from . import arrays, sensors, sources
+from .forward import leadfield, make_forward
+from .head import Head
+from .sensor_array import SensorArray
+
+__version__ = "0.1.0"
+__all__ = [
+    "Head",
+    "SensorArray",
+    "arrays",
+    "sensors",
+    "sources",
+    "leadfield",
+    "make_forward",
+    "__version__",
+]

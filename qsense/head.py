@@ -1,0 +1,208 @@
+"""Heads: the scalp sensors sit on, the conductor sources sit in, and their frames."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .surfaces import Surface, fit_sphere, icosphere
+
+__all__ = ["Head"]
+
+_CONDUCTORS = ("sphere", "bem")
+
+
+def _validate_point(name, value, max_norm=1.0):
+    v = np.asarray(value, dtype=float)
+    if v.shape != (3,):
+        raise ValueError(f"{name} must have 3 coordinates (m), got shape {v.shape}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"{name} must be finite, got {v.tolist()}")
+    if np.linalg.norm(v) >= max_norm:
+        raise ValueError(
+            f"{name}={v.tolist()} is {np.linalg.norm(v):g} m from the origin; positions are "
+            f"in metres (allowed < {max_norm} m). Were millimetres passed as metres?"
+        )
+    return v
+
+
+@dataclass(frozen=True, eq=False)
+class Head:
+    """A head model: scalp, conductor, source region and coordinate frames.
+
+    Build one with :meth:`Head.sphere` or :meth:`Head.fsaverage`. Everything is stored
+    in the head frame (MNE convention: RAS, origin between the ears, metres), with
+    ``head_mri_t`` giving the head -> MRI (surface RAS) transform.
+
+    Attributes
+    ----------
+    name : str
+        "sphere" or "fsaverage".
+    conductor : {"sphere", "bem"}
+        Volume-conductor model used by :func:`qsense.leadfield`.
+    scalp : Surface
+        Outer surface; sensors must lie outside it.
+    brain : Surface
+        The conducting volume's boundary (inner skull, or the conductor sphere);
+        sources must lie inside it.
+    sphere_origin : ndarray, shape (3,)
+        Centre of the sphere model (head frame), m.
+    sphere_radius : float
+        Radius of the conductor sphere, m (the fitted inner-skull sphere for
+        fsaverage).
+    head_mri_t : ndarray, shape (4, 4)
+        Head -> MRI transform.
+    subject : str or None
+        FreeSurfer subject name ("fsaverage") or None.
+    bem : object or None
+        The boundary-element model when ``conductor == "bem"``.
+    """
+
+    name: str
+    conductor: str
+    scalp: Surface
+    brain: Surface
+    sphere_origin: np.ndarray
+    sphere_radius: float
+    head_mri_t: np.ndarray
+    subject: str | None = None
+    bem: object = None
+
+    # ------------------------------------------------------------- builders
+    @classmethod
+    def sphere(cls, radius: float = 0.09, origin=(0.0, 0.0, 0.04), *,
+               brain_radius: float | None = None) -> Head:
+        """A spherical head.
+
+        Parameters
+        ----------
+        radius : float
+            Scalp radius, m (default 9 cm). Sensors must lie outside it.
+        origin : array_like, shape (3,)
+            Sphere centre in the head frame, m (default 4 cm above the head origin, as
+            in MNE's sphere-model examples).
+        brain_radius : float, optional
+            Radius of the region that holds sources, m; default ``0.9 * radius``
+            (an assumption: scalp and skull about 9 mm thick). The magnetic field
+            outside a spherically symmetric conductor does not depend on its layers
+            (Sarvas 1987), so this radius only bounds where sources may be.
+        """
+        if not np.isfinite(radius) or radius <= 0:
+            raise ValueError(f"radius must be finite and > 0 (m), got {radius!r}")
+        if radius > 0.5:
+            raise ValueError(
+                f"radius={radius!r} m is not a head (allowed <= 0.5 m); were millimetres "
+                "passed as metres?"
+            )
+        origin = _validate_point("origin", origin)
+        brain_radius = 0.9 * radius if brain_radius is None else float(brain_radius)
+        if not (0 < brain_radius <= radius):
+            raise ValueError(
+                f"brain_radius must be in (0, radius={radius}] m, got {brain_radius!r}"
+            )
+        return cls(
+            name="sphere",
+            conductor="sphere",
+            scalp=icosphere(4, radius, origin),
+            brain=icosphere(4, brain_radius, origin),
+            sphere_origin=origin,
+            sphere_radius=float(brain_radius),
+            head_mri_t=np.eye(4),
+            subject=None,
+        )
+
+    @classmethod
+    def fsaverage(cls, conductor: str = "sphere", *, ico: int = 4, cache_dir=None) -> Head:
+        """The fsaverage head, built offline from data shipped in MNE's wheel.
+
+        The scalp is MNE's ``fsaverage-head.fif``, the conductor boundary the inner
+        skull ``fsaverage-inner_skull-bem.fif`` (ico-5), both moved into the head frame
+        with ``fsaverage-trans.fif``. Cortical sources come from nilearn's fsaverage5
+        white surfaces (:func:`qsense.sources.cortex`).
+
+        Parameters
+        ----------
+        conductor : {"bem", "sphere"}
+            ``"bem"`` (default): a single-shell boundary-element model of the inner
+            skull (MNE's linear-collocation solution, cached on disk, evaluated in JAX).
+            ``"sphere"``: a sphere fitted to the inner skull by least squares
+            (Sarvas's formula; fast, less accurate for tangential sensors).
+        ico : int
+            Subdivision of the inner skull used by the BEM (3, 4 or 5; ico-4 is the
+            default, 2562 vertices).
+        cache_dir : path-like, optional
+            Where the BEM solution is cached (default: the user cache directory, or
+            ``$QSENSE_CACHE_DIR``).
+        """
+        if conductor not in _CONDUCTORS:
+            raise ValueError(f"conductor={conductor!r} is not allowed; use one of {_CONDUCTORS}")
+        scalp, inner, head_mri_t = _fsaverage_surfaces()
+        origin, radius = fit_sphere(inner.rr)
+        bem = None
+        if conductor == "bem":
+            from .bem import fsaverage_bem
+
+            bem = fsaverage_bem(ico=ico, cache_dir=cache_dir)
+        return cls(
+            name="fsaverage",
+            conductor=conductor,
+            scalp=scalp,
+            brain=inner,
+            sphere_origin=origin,
+            sphere_radius=radius,
+            head_mri_t=head_mri_t,
+            subject="fsaverage",
+            bem=bem,
+        )
+
+    # ------------------------------------------------------------ geometry
+    @property
+    def mri_head_t(self) -> np.ndarray:
+        """MRI -> head transform, shape (4, 4)."""
+        return np.linalg.inv(self.head_mri_t)
+
+    def scalp_distance(self, points) -> np.ndarray:
+        """Signed distance of points (head frame, m) to the scalp: > 0 outside."""
+        if self.name == "sphere":
+            p = np.atleast_2d(np.asarray(points, dtype=float))
+            r_scalp = np.linalg.norm(self.scalp.rr[0] - self.sphere_origin)
+            return np.linalg.norm(p - self.sphere_origin, axis=1) - r_scalp
+        return self.scalp.signed_distance(points)
+
+    def brain_distance(self, points) -> np.ndarray:
+        """Signed distance of points to the conductor boundary: < 0 inside."""
+        if self.name == "sphere":
+            p = np.atleast_2d(np.asarray(points, dtype=float))
+            return np.linalg.norm(p - self.sphere_origin, axis=1) - self.sphere_radius
+        return self.brain.signed_distance(points)
+
+    def __repr__(self):
+        return (
+            f"<Head {self.name!r} | conductor={self.conductor!r}, sphere origin "
+            f"{np.round(self.sphere_origin * 1e3, 1).tolist()} mm, radius "
+            f"{self.sphere_radius * 1e3:.1f} mm>"
+        )
+
+
+def _mne_data() -> Path:
+    import mne
+
+    return Path(mne.__file__).parent / "data"
+
+
+@functools.cache
+def _fsaverage_surfaces():
+    import mne
+
+    d = _mne_data() / "fsaverage"
+    head_mri_t = np.array(mne.read_trans(d / "fsaverage-trans.fif")["trans"])
+    mri_head_t = np.linalg.inv(head_mri_t)
+    surfs = {}
+    for key, fname in (("scalp", "fsaverage-head.fif"),
+                       ("inner", "fsaverage-inner_skull-bem.fif")):
+        s = mne.read_bem_surfaces(d / fname, verbose=False)[0]
+        surfs[key] = Surface(s["rr"], s["tris"], "mri").transformed(mri_head_t, "head")
+    return surfs["scalp"], surfs["inner"], head_mri_t

@@ -1,0 +1,297 @@
+"""Source spaces: where current dipoles may sit (volume grids, the cortex, any points)."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .head import Head
+
+__all__ = ["SourceSpace", "volume", "cortex", "points", "from_mne", "CORTEX_SPACINGS"]
+
+CORTEX_SPACINGS = {"ico2": 162, "ico3": 642, "ico4": 2562, "ico5": 10242}
+"""Cortical decimations: vertices per hemisphere. fsaverage5 is an ico-5 subdivision
+whose first 2562/642/162 vertices are exactly the ico-4/3/2 vertices, so decimation
+keeps a prefix of the vertex list (MNE's ``spacing='ico4'`` picks the same vertices)."""
+
+
+@dataclass(frozen=True, eq=False)
+class SourceSpace:
+    """Dipole locations (and normals) in the head frame.
+
+    Attributes
+    ----------
+    kind : {"volume", "surface", "discrete"}
+    positions : ndarray, shape (n_sources, 3)
+        Head frame, m.
+    normals : ndarray, shape (n_sources, 3) or None
+        Unit surface normals (cortex), head frame.
+    head_mri_t : ndarray, shape (4, 4)
+        Head -> MRI transform of the head the sources belong to.
+    subject : str or None
+    spacing : str
+        How the space was made (e.g. "ico4", "5.0 mm").
+    mne_src : mne.SourceSpaces or None
+        The same sources as MNE source spaces in the MRI frame.
+    """
+
+    kind: str
+    positions: np.ndarray
+    normals: np.ndarray | None
+    head_mri_t: np.ndarray
+    subject: str | None = None
+    spacing: str = ""
+    mne_src: object = None
+
+    def __post_init__(self):
+        pos = np.array(self.positions, dtype=float)
+        if pos.ndim != 2 or pos.shape[1] != 3 or len(pos) == 0:
+            raise ValueError(f"positions must have shape (n_sources, 3), got {pos.shape}")
+        _check_finite_metres("positions", pos)
+        pos.flags.writeable = False
+        object.__setattr__(self, "positions", pos)
+        if self.normals is not None:
+            nn = np.array(self.normals, dtype=float)
+            if nn.shape != pos.shape:
+                raise ValueError(f"normals must have shape {pos.shape}, got {nn.shape}")
+            norm = np.linalg.norm(nn, axis=1)
+            if not np.all(np.isfinite(nn)) or np.any(norm < 1e-9):
+                i = int(np.argmin(np.where(np.isfinite(norm), norm, -1)))
+                raise ValueError(f"normals must be finite and non-zero; source {i} has {nn[i]}")
+            nn = nn / norm[:, None]
+            nn.flags.writeable = False
+            object.__setattr__(self, "normals", nn)
+
+    @property
+    def n_sources(self) -> int:
+        return len(self.positions)
+
+    def __len__(self):
+        return self.n_sources
+
+    def __repr__(self):
+        return f"<SourceSpace | {self.kind}, {self.n_sources} sources, spacing {self.spacing}>"
+
+    def to_mne(self):
+        """These sources as ``mne.SourceSpaces`` in the MRI frame (a copy)."""
+        import mne
+
+        if self.mne_src is not None:
+            return self.mne_src.copy()
+        rr = _apply(self.head_mri_t, self.positions)
+        nn = (np.tile([0.0, 0.0, 1.0], (self.n_sources, 1)) if self.normals is None
+              else self.normals @ self.head_mri_t[:3, :3].T)
+        src = mne.setup_volume_source_space(pos=dict(rr=rr, nn=nn), verbose=False)
+        src[0]["subject_his_id"] = self.subject
+        return src
+
+
+def _apply(t, x):
+    return np.asarray(x) @ t[:3, :3].T + t[:3, 3]
+
+
+def _check_finite_metres(name, pos, limit=1.0):
+    if not np.all(np.isfinite(pos)):
+        i = int(np.argwhere(~np.isfinite(pos))[0, 0])
+        raise ValueError(f"{name} must be finite; row {i} is {pos[i]}")
+    r = np.linalg.norm(pos, axis=1)
+    if np.any(r >= limit):
+        i = int(np.argmax(r))
+        raise ValueError(
+            f"{name} must be in metres; row {i} is {r[i]:g} m from the origin (allowed "
+            f"< {limit} m for a head). Were millimetres passed as metres?"
+        )
+
+
+def _check_head(head):
+    if not isinstance(head, Head):
+        raise TypeError(f"head must be a qsense.Head, got {type(head).__name__}")
+
+
+def volume(head: Head, spacing: float = 0.005, *, mindist: float = 0.005) -> SourceSpace:
+    """A regular grid of sources inside the conductor.
+
+    Parameters
+    ----------
+    head : Head
+    spacing : float
+        Grid step, m (default 5 mm, MNE's default).
+    mindist : float
+        Keep sources at least this far inside the conductor boundary (inner skull
+        or conductor sphere), m (default 5 mm, MNE's ``setup_volume_source_space``
+        default).
+
+    Returns
+    -------
+    SourceSpace
+        Kind "volume"; its ``to_mne()`` is a discrete MNE source space at the same
+        points.
+    """
+    _check_head(head)
+    if not np.isfinite(spacing) or spacing <= 0:
+        raise ValueError(f"spacing must be finite and > 0 (m), got {spacing!r}")
+    if spacing > 0.05:
+        raise ValueError(
+            f"spacing={spacing!r} m is coarser than 5 cm; spacing is in metres (was it "
+            "given in millimetres?)"
+        )
+    if spacing < 0.001:
+        raise ValueError(f"spacing must be >= 1 mm (0.001 m), got {spacing!r}")
+    if not np.isfinite(mindist) or mindist < 0:
+        raise ValueError(f"mindist must be finite and >= 0 (m), got {mindist!r}")
+    c = head.sphere_origin
+    lo = head.brain.rr.min(axis=0)
+    hi = head.brain.rr.max(axis=0)
+    axes = [c[k] + spacing * np.arange(np.floor((lo[k] - c[k]) / spacing),
+                                       np.ceil((hi[k] - c[k]) / spacing) + 1)
+            for k in range(3)]
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    keep = head.brain_distance(grid) < -mindist
+    pos = grid[keep]
+    if len(pos) == 0:
+        raise ValueError(f"no grid point lies {mindist} m inside the conductor")
+    return SourceSpace("volume", pos, None, head.head_mri_t, head.subject,
+                       f"{spacing * 1e3:g} mm")
+
+
+def points(positions, head: Head, normals=None) -> SourceSpace:
+    """Sources at given positions (head frame, m), checked to lie inside the conductor.
+
+    Parameters
+    ----------
+    positions : array_like, shape (n, 3)
+    head : Head
+    normals : array_like, shape (n, 3), optional
+        Orientations for fixed-orientation use.
+    """
+    _check_head(head)
+    pos = np.atleast_2d(np.asarray(positions, dtype=float))
+    if pos.ndim != 2 or pos.shape[1] != 3:
+        raise ValueError(f"positions must have shape (n, 3), got {pos.shape}")
+    _check_finite_metres("positions", pos)
+    d = head.brain_distance(pos)
+    if np.any(d >= 0):
+        i = int(np.argmax(d))
+        raise ValueError(
+            f"positions must lie inside the conductor; source {i} at {pos[i].tolist()} m is "
+            f"{d[i] * 1e3:.1f} mm outside it"
+        )
+    return SourceSpace("discrete", pos, normals, head.head_mri_t, head.subject, "points")
+
+
+def from_mne(src, head: Head) -> SourceSpace:
+    """Wrap ``mne.SourceSpaces`` (MRI or head frame) as a :class:`SourceSpace`."""
+    import mne
+    from mne.io.constants import FIFF
+
+    _check_head(head)
+    if not isinstance(src, mne.SourceSpaces):
+        raise TypeError(f"src must be mne.SourceSpaces, got {type(src).__name__}")
+    rr, nn = [], []
+    for s in src:
+        t = head.mri_head_t if s["coord_frame"] == FIFF.FIFFV_COORD_MRI else np.eye(4)
+        rr.append(_apply(t, s["rr"][s["vertno"]]))
+        nn.append(s["nn"][s["vertno"]] @ t[:3, :3].T)
+    kinds = {s["type"] for s in src}
+    kind = {"surf": "surface", "vol": "volume"}.get(kinds.pop(), "discrete") if len(
+        kinds) == 1 else "discrete"
+    if src[0]["coord_frame"] != FIFF.FIFFV_COORD_MRI:
+        src = src.copy()
+        for s in src:
+            mne.transform_surface_to(s, "mri", mne.transforms.Transform(
+                "head", "mri", head.head_mri_t))
+    out = SourceSpace(kind, np.concatenate(rr), np.concatenate(nn), head.head_mri_t,
+                      head.subject, "mne", src)
+    d = head.brain_distance(out.positions)
+    if np.any(d >= 0):
+        raise ValueError(
+            f"src has {int(np.sum(d >= 0))} sources outside the conductor of head "
+            f"{head.name!r}; are the frames right?"
+        )
+    return out
+
+
+# ------------------------------------------------------------------- cortex
+def _nilearn_fsaverage5() -> Path:
+    import nilearn
+
+    return Path(nilearn.__file__).parent / "datasets" / "data" / "fsaverage5"
+
+
+@functools.cache
+def _white_surfaces():
+    """fsaverage5 white surfaces (MRI frame, m): [(rr, tris) for lh, rh]."""
+    import nibabel as nib
+
+    out = []
+    for hemi in ("left", "right"):
+        g = nib.load(_nilearn_fsaverage5() / f"white_{hemi}.gii.gz")
+        rr = np.asarray(g.darrays[0].data, dtype=float) * 1e-3  # GIFTI in mm
+        tris = np.asarray(g.darrays[1].data, dtype=np.int64)
+        out.append((rr, tris))
+    return out
+
+
+def _vertex_normals(rr, tris):
+    a, b, c = (rr[tris[:, k]] for k in range(3))
+    n = np.cross(b - a, c - a)
+    out = np.zeros_like(rr)
+    for k in range(3):
+        np.add.at(out, tris[:, k], n)
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def _surface_src(rr, tris, nn, vertno, hemi_id, subject):
+    from mne.io.constants import FIFF
+
+    inuse = np.zeros(len(rr), dtype=np.int32)
+    inuse[vertno] = 1
+    return dict(
+        id=hemi_id, type="surf", np=len(rr), ntri=len(tris),
+        coord_frame=FIFF.FIFFV_COORD_MRI, rr=rr, nn=nn, tris=tris.astype(np.int32),
+        nuse=len(vertno), inuse=inuse, vertno=np.asarray(vertno, dtype=np.int64),
+        nuse_tri=0, use_tris=None, nearest=None, nearest_dist=None, pinfo=None,
+        patch_inds=None, dist=None, dist_limit=None, subject_his_id=subject,
+    )
+
+
+def cortex(head: Head, spacing: str = "ico4") -> SourceSpace:
+    """Cortical sources on nilearn's fsaverage5 white surfaces, with normals.
+
+    Both hemispheres (left first), decimated to an icosahedral subdivision. The
+    normals are MNE's (area-weighted mean of the adjacent triangles' normals). The
+    result's ``to_mne()`` is a proper ``mne.SourceSpaces`` of kind ``surface``
+    (subject "fsaverage", vertex numbers into fsaverage5 = fsaverage's first 10242),
+    accepted by MNE's fixed-orientation and resolution-metric functions.
+
+    Parameters
+    ----------
+    head : Head
+        Must be :meth:`Head.fsaverage` (the surfaces are fsaverage's).
+    spacing : {"ico2", "ico3", "ico4", "ico5"}
+        Decimation; vertices per hemisphere 162, 642, 2562 (default), 10242.
+    """
+    import mne
+
+    _check_head(head)
+    if head.subject != "fsaverage":
+        raise ValueError(
+            f"cortex sources need the fsaverage head (got head {head.name!r}); use "
+            "qsense.sources.volume for a sphere"
+        )
+    if spacing not in CORTEX_SPACINGS:
+        raise ValueError(
+            f"spacing={spacing!r} is not allowed; use one of {list(CORTEX_SPACINGS)}"
+        )
+    n = CORTEX_SPACINGS[spacing]
+    spaces = []
+    for (rr, tris), hemi_id in zip(_white_surfaces(), (101, 102), strict=True):
+        spaces.append(_surface_src(rr, tris, _vertex_normals(rr, tris), np.arange(n),
+                                   hemi_id, "fsaverage"))
+    src = mne.SourceSpaces(spaces, info=dict(working_dir="", command_line="qsense"))
+    pos = np.concatenate([_apply(head.mri_head_t, s["rr"][s["vertno"]]) for s in src])
+    nrm = np.concatenate([s["nn"][s["vertno"]] @ head.mri_head_t[:3, :3].T for s in src])
+    return SourceSpace("surface", pos, nrm, head.head_mri_t, "fsaverage", spacing, src)

@@ -1,0 +1,254 @@
+"""Closed triangulated surfaces: normals, signed distances, ray casts, sphere fits.
+
+Numpy/scipy geometry used by :class:`qsense.Head` to place sensors on the scalp and to
+check that sensors sit outside it and sources inside the conductor.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+__all__ = ["Surface", "icosphere", "fit_sphere"]
+
+
+@dataclass(frozen=True, eq=False)
+class Surface:
+    """A closed triangulated surface with outward normals.
+
+    Parameters
+    ----------
+    rr : ndarray, shape (n_vertices, 3)
+        Vertex positions, m.
+    tris : ndarray of int, shape (n_triangles, 3)
+        Triangles, counter-clockwise seen from outside.
+    frame : str
+        Coordinate frame of ``rr`` ("head" or "mri").
+    """
+
+    rr: np.ndarray
+    tris: np.ndarray
+    frame: str = "head"
+
+    def __post_init__(self):
+        rr = np.asarray(self.rr, dtype=float)
+        tris = np.asarray(self.tris, dtype=int)
+        if rr.ndim != 2 or rr.shape[1] != 3 or tris.ndim != 2 or tris.shape[1] != 3:
+            raise ValueError("rr must be (n, 3) and tris (m, 3)")
+        object.__setattr__(self, "rr", rr)
+        object.__setattr__(self, "tris", tris)
+
+    def transformed(self, trans: np.ndarray, frame: str) -> Surface:
+        """The surface moved by a rigid 4x4 transform into ``frame``."""
+        return Surface(self.rr @ trans[:3, :3].T + trans[:3, 3], self.tris, frame)
+
+    @functools.cached_property
+    def triangle_normals(self) -> np.ndarray:
+        a, b, c = (self.rr[self.tris[:, k]] for k in range(3))
+        n = np.cross(b - a, c - a)
+        return n / np.linalg.norm(n, axis=1, keepdims=True)
+
+    @functools.cached_property
+    def vertex_normals(self) -> np.ndarray:
+        """Area-weighted vertex normals (outward), shape (n_vertices, 3)."""
+        a, b, c = (self.rr[self.tris[:, k]] for k in range(3))
+        n = np.cross(b - a, c - a)  # length = 2 x area
+        out = np.zeros_like(self.rr)
+        for k in range(3):
+            np.add.at(out, self.tris[:, k], n)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    @functools.cached_property
+    def centroid(self) -> np.ndarray:
+        return self.rr.mean(axis=0)
+
+    @functools.cached_property
+    def _tree(self):
+        return cKDTree(self.rr)
+
+    @functools.cached_property
+    def _vertex_triangles(self) -> np.ndarray:
+        # (n_vertices, max_valence) triangle indices around each vertex, -1 padded
+        n_v = len(self.rr)
+        order = np.argsort(self.tris.ravel(), kind="stable")
+        verts = self.tris.ravel()[order]
+        tri_ids = order // 3
+        counts = np.bincount(verts, minlength=n_v)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        slot = np.arange(len(verts)) - starts[verts]
+        out = -np.ones((n_v, int(counts.max())), dtype=int)
+        out[verts, slot] = tri_ids
+        return out
+
+    def signed_distance(self, points, k: int = 6) -> np.ndarray:
+        """Signed distance to the surface, m: positive outside, negative inside.
+
+        Exact distance to the triangles around the ``k`` nearest vertices (on a smooth
+        head mesh the closest triangle is always among them); the sign comes from the
+        normal of the closest feature (triangle interior: its normal; edge or vertex:
+        the nearest vertex's area-weighted normal).
+        """
+        p = np.atleast_2d(np.asarray(points, dtype=float))
+        _, near = self._tree.query(p, k=min(k, len(self.rr)))
+        near = near.reshape(len(p), -1)
+        cand = self._vertex_triangles[near].reshape(len(p), -1)
+        best = np.full(len(p), np.inf)
+        sign = np.ones(len(p))
+        for j in range(cand.shape[1]):
+            t = cand[:, j]
+            ok = np.flatnonzero(t >= 0)
+            if ok.size == 0:
+                continue
+            tri = self.tris[t[ok]]
+            q, on_boundary = _closest_point_on_triangles(
+                p[ok], self.rr[tri[:, 0]], self.rr[tri[:, 1]], self.rr[tri[:, 2]]
+            )
+            diff = p[ok] - q
+            d = np.linalg.norm(diff, axis=1)
+            better = d < best[ok]
+            rows = ok[better]
+            best[rows] = d[better]
+            nrm = np.where(
+                on_boundary[better, None],
+                self.vertex_normals[near[rows, 0]],
+                self.triangle_normals[t[rows]],
+            )
+            sign[rows] = np.where(np.sum(diff[better] * nrm, axis=1) >= 0, 1.0, -1.0)
+        return sign * best
+
+    def contains(self, points) -> np.ndarray:
+        """Whether points lie strictly inside the surface (from the signed distance)."""
+        return self.signed_distance(points) < 0
+
+    def contains_exact(self, points) -> np.ndarray:
+        """Whether points lie inside, by the winding number (exact, slower)."""
+        p = np.atleast_2d(np.asarray(points, dtype=float))
+        a, b, c = (self.rr[self.tris[:, k]] for k in range(3))
+        out = np.zeros(len(p), dtype=bool)
+        for start in range(0, len(p), 256):
+            out[start:start + 256] = _winding(p[start:start + 256], a, b, c) > 0.5
+        return out
+
+    def ray_cast(self, origin, directions) -> np.ndarray:
+        """Farthest intersection of rays from ``origin`` with the surface, m (n, 3)."""
+        d = np.atleast_2d(np.asarray(directions, dtype=float))
+        d = d / np.linalg.norm(d, axis=1, keepdims=True)
+        o = np.asarray(origin, dtype=float)
+        a, b, c = (self.rr[self.tris[:, k]] for k in range(3))
+        e1, e2 = b - a, c - a
+        out = np.full((len(d), 3), np.nan)
+        for i, di in enumerate(d):
+            pv = np.cross(di, e2)
+            det = np.sum(e1 * pv, axis=1)
+            ok = np.abs(det) > 1e-15
+            inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+            tv = o - a
+            u = np.sum(tv * pv, axis=1) * inv
+            qv = np.cross(tv, e1)
+            v = (qv @ di) * inv
+            t = np.sum(e2 * qv, axis=1) * inv
+            hit = ok & (u >= -1e-12) & (v >= -1e-12) & (u + v <= 1 + 1e-12) & (t > 0)
+            if np.any(hit):
+                out[i] = o + t[hit].max() * di
+        if np.any(np.isnan(out)):
+            raise ValueError("some rays from origin miss the surface: is origin inside it?")
+        return out
+
+
+def _winding(p, a, b, c):
+    """Winding number of the closed triangle set (a, b, c) around points p."""
+    r1 = a[None] - p[:, None]
+    r2 = b[None] - p[:, None]
+    r3 = c[None] - p[:, None]
+    l1, l2, l3 = (np.linalg.norm(x, axis=2) for x in (r1, r2, r3))
+    num = np.einsum("ijk,ijk->ij", r1, np.cross(r2, r3))
+    den = (l1 * l2 * l3 + np.einsum("ijk,ijk->ij", r1, r2) * l3
+           + np.einsum("ijk,ijk->ij", r1, r3) * l2 + np.einsum("ijk,ijk->ij", r2, r3) * l1)
+    # Van Oosterom & Strackee (1983) solid angle of each triangle
+    omega = 2.0 * np.arctan2(num, den)
+    return omega.sum(axis=1) / (4.0 * np.pi)
+
+
+def _closest_point_on_triangles(p, a, b, c):
+    """Closest points on triangles (a, b, c) to p, vectorised (Ericson 2005, 5.1.5)."""
+    ab, ac, ap = b - a, c - a, p - a
+    d1 = np.sum(ab * ap, 1)
+    d2 = np.sum(ac * ap, 1)
+    bp = p - b
+    d3 = np.sum(ab * bp, 1)
+    d4 = np.sum(ac * bp, 1)
+    cp = p - c
+    d5 = np.sum(ab * cp, 1)
+    d6 = np.sum(ac * cp, 1)
+    va = d3 * d6 - d5 * d4
+    vb = d5 * d2 - d1 * d6
+    vc = d1 * d4 - d3 * d2
+    denom = va + vb + vc
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = vb / denom
+        w = vc / denom
+        q = a + ab * v[:, None] + ac * w[:, None]
+        # vertex regions
+        ra = (d1 <= 0) & (d2 <= 0)
+        rb = (d3 >= 0) & (d4 <= d3)
+        rc = (d6 >= 0) & (d5 <= d6)
+        # edge regions
+        rab = (vc <= 0) & (d1 >= 0) & (d3 <= 0)
+        rac = (vb <= 0) & (d2 >= 0) & (d6 <= 0)
+        rbc = (va <= 0) & ((d4 - d3) >= 0) & ((d5 - d6) >= 0)
+        t_ab = d1 / (d1 - d3)
+        t_ac = d2 / (d2 - d6)
+        t_bc = (d4 - d3) / ((d4 - d3) + (d5 - d6))
+    q = np.where(rbc[:, None], b + (c - b) * t_bc[:, None], q)
+    q = np.where(rac[:, None], a + ac * t_ac[:, None], q)
+    q = np.where(rab[:, None], a + ab * t_ab[:, None], q)
+    q = np.where(rc[:, None], c, q)
+    q = np.where(rb[:, None], b, q)
+    q = np.where(ra[:, None], a, q)
+    on_boundary = ra | rb | rc | rab | rac | rbc
+    return q, on_boundary
+
+
+def icosphere(order: int = 3, radius: float = 1.0, center=(0.0, 0.0, 0.0)) -> Surface:
+    """A subdivided icosahedron of ``radius`` about ``center`` (head frame)."""
+    t = (1 + 5**0.5) / 2
+    v = [(-1, t, 0), (1, t, 0), (-1, -t, 0), (1, -t, 0), (0, -1, t), (0, 1, t),
+         (0, -1, -t), (0, 1, -t), (t, 0, -1), (t, 0, 1), (-t, 0, -1), (-t, 0, 1)]
+    f = [(0, 11, 5), (0, 5, 1), (0, 1, 7), (0, 7, 10), (0, 10, 11), (1, 5, 9), (5, 11, 4),
+         (11, 10, 2), (10, 7, 6), (7, 1, 8), (3, 9, 4), (3, 4, 2), (3, 2, 6), (3, 6, 8),
+         (3, 8, 9), (4, 9, 5), (2, 4, 11), (6, 2, 10), (8, 6, 7), (9, 8, 1)]
+    verts = [np.array(x, float) / np.linalg.norm(x) for x in v]
+    faces = f
+    for _ in range(order):
+        cache: dict = {}
+
+        def mid(i, j, cache=cache):
+            key = (min(i, j), max(i, j))
+            if key not in cache:
+                m = verts[i] + verts[j]
+                verts.append(m / np.linalg.norm(m))
+                cache[key] = len(verts) - 1
+            return cache[key]
+
+        new = []
+        for a, b, c in faces:
+            ab, bc, ca = mid(a, b), mid(b, c), mid(c, a)
+            new += [(a, ab, ca), (b, bc, ab), (c, ca, bc), (ab, bc, ca)]
+        faces = new
+    rr = np.array(verts) * radius + np.asarray(center, float)
+    return Surface(rr, np.array(faces), "head")
+
+
+def fit_sphere(points) -> tuple[np.ndarray, float]:
+    """Least-squares sphere through points: (centre (3,), radius), m.
+
+    Solves the linear problem ``|p|**2 = 2 p.c + (R**2 - |c|**2)``.
+    """
+    p = np.asarray(points, dtype=float)
+    A = np.column_stack([2 * p, np.ones(len(p))])
+    sol, *_ = np.linalg.lstsq(A, np.sum(p * p, axis=1), rcond=None)
+    c = sol[:3]
+    return c, float(np.sqrt(sol[3] + c @ c))
