@@ -604,7 +604,7 @@ def _simulate_jit(B, dt, lw, pz, w, g, sc, X, kcal, mask, signs, bias, closed, k
     N, K, T, _ = B.shape
     C = signs.shape[0]
     h = dt / n_sub
-    biasvec = (signs[:, None] * jnp.array([1.0, 0.0, 0.0]))  # (C, 3) in linewidths
+    biasvec = bias * signs[:, None] * jnp.array([1.0, 0.0, 0.0])  # (C, 3), linewidths
     lwb = lw[:, None, None]  # (N,1,1)
     pzb = pz[:, None, None]
 
