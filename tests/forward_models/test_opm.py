@@ -84,36 +84,33 @@ def test_time_domain_matches_solve_ivp_second_order():
 
 # --------------------------------------------------------------------- must show 2
 def _gain_phase(y, x, f, t):
-    c = np.exp(-2j * np.pi * f * t)
-    H = (y @ c) / (x @ c)
+    """Gain and phase of y against x = A sin(2 pi f t), by least squares on sin/cos."""
+    basis = np.stack([np.sin(2 * np.pi * f * t), np.cos(2 * np.pi * f * t)], 1)
+    cy = np.linalg.lstsq(basis, y, rcond=None)[0]
+    cx = np.linalg.lstsq(basis, x, rcond=None)[0]
+    H = complex(cy[0], cy[1]) / complex(cx[0], cx[1])
     return np.abs(H), np.angle(H)
 
 
-@pytest.mark.parametrize("p0", [0.3, 0.5, 0.8])
+@pytest.mark.parametrize("p0", [0.3, 0.8])
 def test_small_signal_minus_3db_and_first_order_phase(p0):
+    """Gain and phase of the time-domain model against 1/(1 + i f/f3), f3 = Gamma/(2 pi q)."""
     lw = 20e-9
     f3 = GAMMA * lw / (2 * np.pi * q87(p0))  # Gamma / (2 pi q(P0)), independent
-    fs = 40000.0
-    for f in (f3 / 3, f3, 2.5 * f3):
-        # integer number of periods after a settling time of 25 tau
-        tau = q87(p0) / (GAMMA * lw)
-        settle = int(np.ceil(25 * tau * fs))
-        cycles = 12
-        fq = f
-        Tm = int(round(cycles * fs / fq))
-        fq = cycles * fs / Tm  # exact integer number of periods in the window
-        T = settle + Tm
-        t = np.arange(T) / fs
-        B = np.zeros((1, 1, T, 3))
-        B[0, 0, :, 1] = 1e-3 * lw * np.sin(2 * np.pi * fq * t)
-        out, _ = opm.simulate_sensors(B, 1 / fs, lw, p0, "dual", n_substeps=2)
-        y = np.asarray(out)[0, settle:, 1]
-        g, ph = _gain_phase(y, B[0, 0, settle:, 1], fq, t[settle:])
-        want = 1 / (1 + 1j * fq / f3)
-        assert abs(g - abs(want)) < 1e-3, (fq, g, abs(want))
-        assert abs(ph - np.angle(want)) < 1e-3, (fq, ph, np.angle(want))
-        if abs(fq - f3) / f3 < 1e-3:
-            assert abs(20 * np.log10(g) + 3.0103) < 0.02
+    fs, settle, Tm = 40000.0, 2000, 8000  # settle 50 ms >> tau = q / Gamma ~ 1.3 ms
+    fq = np.array([f3 / 3, f3, 2.5 * f3])  # one sensor per frequency
+    t = np.arange(settle + Tm) / fs
+    B = np.zeros((3, 1, t.size, 3))
+    B[:, 0, :, 1] = 1e-3 * lw * np.sin(2 * np.pi * fq[:, None] * t)
+    out, _ = opm.simulate_sensors(B, 1 / fs, lw, p0, "dual", n_substeps=2)
+    for i, f in enumerate(fq):
+        g, ph = _gain_phase(np.asarray(out)[i, settle:, 1], B[i, 0, settle:, 1], f, t[settle:])
+        want = 1 / (1 + 1j * f / f3)
+        assert abs(g - abs(want)) < 1e-3, (f, g, abs(want))
+        assert abs(ph - np.angle(want)) < 1e-3, (f, ph, np.angle(want))
+    # -3 dB at f3
+    g_mid = _gain_phase(np.asarray(out)[1, settle:, 1], B[1, 0, settle:, 1], fq[1], t[settle:])[0]
+    assert abs(20 * np.log10(g_mid) + 3.0103) < 0.05
 
 
 def test_transfer_function_is_first_order():
