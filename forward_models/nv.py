@@ -324,7 +324,7 @@ def energy_levels(B, D=D_ZFS, E=0.0, temperature=None, gamma=GAMMA_NV, rotation=
     array (..., 4, 3) in Hz.
     """
     H = nv_hamiltonian(B, D, E, temperature, gamma, rotation)
-    lam, _ = _herm3_levels(H)
+    lam, _ = jax.jit(_herm3_levels)(H)
     return jnp.sort(lam, axis=-1)
 
 
@@ -356,7 +356,16 @@ def resonance_frequencies(B, D=D_ZFS, E=0.0, temperature=None, gamma=GAMMA_NV, r
     -------
     array (..., 4, 2) in Hz, ascending along the last axis.
     """
-    H = nv_hamiltonian(B, D, E, temperature, gamma, rotation)
+    _check_field(B)
+    _check_rotation(rotation)
+    Dt = zero_field_splitting(D, temperature)
+    R = jnp.eye(3) if rotation is None else jnp.asarray(rotation, float)
+    return _resonances_jit(jnp.asarray(B, float), Dt, jnp.asarray(E, float), gamma, R)
+
+
+@jax.jit
+def _resonances_jit(B, Dt, E, gamma, R):
+    H = nv_hamiltonian(B, Dt, E, None, gamma, R)
     lam, w0 = _herm3_levels(H)
     i0 = jnp.argmax(w0, axis=-1)
     l0 = jnp.take_along_axis(lam, i0[..., None], axis=-1)
@@ -800,12 +809,18 @@ def ramsey_sensitivity(t2star, tau, n_spins, contrast, photons_per_spin, t_overh
 
 def _levenberg_marquardt(resid, p0, n_iter):
     """Minimise |resid(p)|^2 with scaled LM steps; returns (p, J at p, chi2)."""
-    jac = jax.jacfwd(resid)
+    def both(p):
+        r = resid(p)
+        return r, r
+
+    val_jac = jax.jacfwd(both, has_aux=True)
+
+    def evaluate(p):
+        J, r = val_jac(p)
+        return r, J
 
     def body(carry, _):
-        p, lam = carry
-        r = resid(p)
-        J = jac(p)
+        p, lam, r, J = carry
         d = jnp.sqrt(jnp.sum(J * J, axis=0))
         d = jnp.where(d > 0, d, 1.0)
         Js = J / d
@@ -813,14 +828,17 @@ def _levenberg_marquardt(resid, p0, n_iter):
         g = Js.T @ r
         step = -jnp.linalg.solve(A + lam * jnp.diag(jnp.diag(A) + 1e-12), g) / d
         pn = p + step
-        better = jnp.sum(resid(pn) ** 2) < jnp.sum(r**2)
+        rn, Jn = evaluate(pn)
+        better = jnp.sum(rn**2) < jnp.sum(r**2)
         p = jnp.where(better, pn, p)
+        r = jnp.where(better, rn, r)
+        J = jnp.where(better, Jn, J)
         lam = jnp.where(better, lam * 0.3, lam * 10.0)
-        return (p, jnp.clip(lam, 1e-12, 1e12)), None
+        return (p, jnp.clip(lam, 1e-12, 1e12), r, J), None
 
-    (p, _), _ = jax.lax.scan(body, (p0, jnp.asarray(1e-3)), None, length=n_iter)
-    r = resid(p)
-    return p, jac(p), jnp.sum(r**2)
+    r0, J0 = evaluate(p0)
+    (p, _, r, J), _ = jax.lax.scan(body, (p0, jnp.asarray(1e-3), r0, J0), None, length=n_iter)
+    return p, J, jnp.sum(r**2)
 
 
 def _covariance(J):
@@ -910,7 +928,7 @@ def reconstruct_vector(resonances, sigma, B0, D0=D_ZFS, E=0.0, fit_D=True, gamma
     f = one
     for _ in batch:
         f = jax.vmap(f)
-    return f(resonances, sig, B0)
+    return jax.jit(f)(resonances, sig, B0)
 
 
 def fit_odmr_vector(freqs, signal, sigma, B0, D0=D_ZFS, contrast0=0.01, linewidth0=1e6,
@@ -976,4 +994,4 @@ def fit_odmr_vector(freqs, signal, sigma, B0, D0=D_ZFS, contrast0=0.01, linewidt
     f = one
     for _ in batch:
         f = jax.vmap(f)
-    return f(signal, sig, B0)
+    return jax.jit(f)(signal, sig, B0)
