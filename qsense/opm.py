@@ -304,7 +304,7 @@ def opm_response(
     gain_error=None,
     orientation_error=None,
     crosstalk=None,
-    fieldzeroing="none",
+    field_zeroing="none",
     closed_loop=False,
     cell_weights=None,
     n_substeps=4,
@@ -339,7 +339,7 @@ def opm_response(
         Field at cell i (its true pump axes) per unit on-board coil field of sensor j
         (its true pump axes). ``"dipole"`` builds it with
         :func:`forward_models.opm.coil_crosstalk_matrix` (falls as 1/r^3).
-    fieldzeroing : {"none", "single_pass", "iterated"}
+    field_zeroing : {"none", "single_pass", "iterated"}
         On-board static compensation before recording, from the field at t = 0:
         ``single_pass`` nulls each cell with its own coils ignoring neighbours (their
         coil fields remain as crosstalk); ``iterated`` solves the coupled problem
@@ -439,11 +439,11 @@ def opm_response(
     if w.shape != (K,) or not np.all(np.isfinite(w)) or abs(w.sum() - 1) > 1e-9:
         raise ValueError(f"cell_weights must be finite, shape ({K},), summing to 1")
     b0 = np.einsum("k,nka->na", w, Bp[:, :, 0])
-    if fieldzeroing == "none":
+    if field_zeroing == "none":
         sc = None
-    elif fieldzeroing == "single_pass":
+    elif field_zeroing == "single_pass":
         sc = -b0
-    elif fieldzeroing == "iterated":
+    elif field_zeroing == "iterated":
         if X is None:
             sc = -b0
         else:
@@ -452,7 +452,7 @@ def opm_response(
             sc = np.linalg.solve(A, -b0.reshape(-1)).reshape(n, 3)
     else:
         raise ValueError(
-            f"fieldzeroing must be 'none', 'single_pass' or 'iterated', got {fieldzeroing!r}")
+            f"field_zeroing must be 'none', 'single_pass' or 'iterated', got {field_zeroing!r}")
     if sc is not None and np.abs(sc).max() > m.coil_range:
         raise ValueError(
             f"static field {np.abs(sc).max():.3g} T exceeds the coil range {m.coil_range} T of "
@@ -604,7 +604,7 @@ def simulate_array_recording(array, field, sfreq, *, model=None, **kwargs):
         Default: ``array.sensor``.
     **kwargs
         Passed to :func:`opm_response` (gain_error, orientation_error, crosstalk,
-        fieldzeroing, closed_loop, noise, seed, ...); ``mode`` follows from the number
+        field_zeroing, closed_loop, noise, seed, ...); ``mode`` follows from the number
         of channels per sensor.
 
     Returns
