@@ -83,8 +83,9 @@ def line_segment_field(r, r1, r2, current):
         B = mu0 I / (4 pi) (a x b) (|a| + |b|) / (|a| |b| (|a| |b| + a.b))
 
     (the integral of the Biot-Savart law along the segment; e.g. Hanson & Hirshman 2002,
-    Phys. Plasmas 9:4410, written in the end-point vectors). On the segment's line
-    outside the segment the field is zero; on the segment itself it is undefined and
+    Phys. Plasmas 9:4410, written in the end-point vectors). Beside a long segment the
+    denominator is evaluated as |a||b| |a x b|**2 / (|a||b| - a.b) to avoid cancellation.
+    On the segment's line the field is zero (outside the segment) or undefined (on it);
     0 is returned.
 
     Parameters
@@ -109,10 +110,15 @@ def line_segment_field(r, r1, r2, current):
     na = jnp.linalg.norm(a, axis=-1)
     nb = jnp.linalg.norm(b, axis=-1)
     axb = jnp.cross(a, b)
-    den = na * nb * (na * nb + _dot(a, b))
-    # den = 0 exactly on the segment (a antiparallel to b) or at an end point
-    scale = (na + nb) / jnp.where(den > 0, den, 1.0)
-    scale = jnp.where(den > 0, scale, 0.0)
+    ab = _dot(a, b)
+    nanb = na * nb
+    # |a||b| + a.b cancels when the point is beside a long segment (a, b nearly
+    # antiparallel); there use the identity |a||b| + a.b = |a x b|**2 / (|a||b| - a.b)
+    c2 = _dot(axb, axb)
+    den = jnp.where(ab >= 0, nanb * (nanb + ab), nanb * c2 / jnp.where(ab >= 0, 1.0, nanb - ab))
+    # den = 0 exactly on the segment's line (a x b = 0, a.b < 0) or at an end point
+    ok = den > 0
+    scale = jnp.where(ok, (na + nb) / jnp.where(ok, den, 1.0), 0.0)
     return _K * jnp.asarray(current, float)[..., None] * scale[..., None] * axb
 
 
