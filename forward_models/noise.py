@@ -32,7 +32,7 @@ __all__ = [
     "PLANCK",
     "C_LIGHT",
     "one_over_f_asd",
-    "lorentzian_line_asd",
+    "gaussian_line_asd",
     "opm_spin_projection_noise",
     "opm_photon_shot_noise",
     "nv_photon_shot_noise",
@@ -83,13 +83,13 @@ def one_over_f_asd(freqs, floor, corner):
     return jnp.asarray(floor, dtype=float) * jnp.sqrt(1.0 + corner / f)
 
 
-def lorentzian_line_asd(freqs, centre, amplitude_rms, width):
-    """ASD of a spectral line of rms amplitude ``amplitude_rms`` and Lorentzian FWHM.
+def gaussian_line_asd(freqs, centre, amplitude_rms, width):
+    """ASD of a spectral line of rms amplitude ``amplitude_rms`` and Gaussian FWHM.
 
-    ``PSD(f) = A**2 (w / (2 pi)) / ((f - f0)**2 + (w / 2)**2)``, which integrates to
-    ``A**2`` over all frequencies: a sinusoid whose frequency wanders (power-line
-    fields) spread over a line of width ``w`` (assumption: 0.1 Hz is typical of grid
-    frequency wander).
+    ``PSD(f) = A**2 / (s sqrt(2 pi)) exp(-(f - f0)**2 / (2 s**2))``,
+    ``s = w / (2 sqrt(2 ln 2))``, which integrates to ``A**2``: a sinusoid whose
+    frequency wanders (power-line fields) spread over a line of FWHM ``w`` (assumption:
+    0.1 Hz is typical of grid frequency wander).
 
     Parameters
     ----------
@@ -112,7 +112,9 @@ def lorentzian_line_asd(freqs, centre, amplitude_rms, width):
     _check("amplitude_rms", amplitude_rms, allow_zero=True)
     _check("width", width)
     f = jnp.asarray(freqs, dtype=float)
-    psd = amplitude_rms**2 * (width / (2 * jnp.pi)) / ((f - centre) ** 2 + (width / 2) ** 2)
+    s = width / (2 * math.sqrt(2 * math.log(2)))
+    psd = amplitude_rms**2 / (s * math.sqrt(2 * math.pi)) * jnp.exp(-((f - centre) ** 2)
+                                                                     / (2 * s**2))
     return jnp.sqrt(psd)
 
 

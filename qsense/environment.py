@@ -303,10 +303,10 @@ class Movement:
 
     Translation ASD ``translation_asd * (1 Hz / f)**exponent`` (m/sqrt(Hz)), rotation
     ASD the same over ``lever`` (rad/sqrt(Hz)), isotropic.  Defaults (assumption): a
-    seated, still subject, 50 um/sqrt(Hz) at 1 Hz falling as 1/f.
+    seated, still subject, 20 um/sqrt(Hz) at 1 Hz falling as 1/f.
     """
 
-    translation_asd: float = 50e-6
+    translation_asd: float = 20e-6
     exponent: float = 1.0
     lever: float = 0.1
 

@@ -18,12 +18,13 @@ def test_one_over_f_definition():
     assert asd[2] == pytest.approx(10e-15 * math.sqrt(1.03))
 
 
-def test_lorentzian_line_integrates_to_rms_squared():
-    f = np.linspace(40.0, 60.0, 400001)
-    psd = np.asarray(noise.lorentzian_line_asd(f, 50.0, 2e-12, 0.1)) ** 2
-    total = np.trapezoid(psd, f)
-    tail = 2 * (2e-12) ** 2 * (0.1 / (2 * np.pi)) / 10.0  # integral beyond +-10 Hz
-    assert total + tail == pytest.approx((2e-12) ** 2, rel=1e-4)
+def test_gaussian_line_integrates_to_rms_squared():
+    f = np.linspace(49.0, 51.0, 200001)
+    asd = np.asarray(noise.gaussian_line_asd(f, 50.0, 2e-12, 0.1))
+    assert np.trapezoid(asd**2, f) == pytest.approx((2e-12) ** 2, rel=1e-6)
+    # half maximum at +-w/2
+    half = np.asarray(noise.gaussian_line_asd([50.05], 50.0, 2e-12, 0.1))[0] ** 2
+    assert half == pytest.approx(0.5 * asd[100000] ** 2, rel=1e-9)
 
 
 def test_nv_shot_noise_slope_and_monte_carlo():
@@ -108,7 +109,7 @@ def test_bit_identical_for_any_chunking():
         (lambda: noise.one_over_f_asd([0.0, 1.0], 1e-14, 3.0), "freqs"),
         (lambda: noise.one_over_f_asd([-1.0], 1e-14, 3.0), "freqs"),
         (lambda: noise.one_over_f_asd([1.0], -1e-14, 3.0), "floor"),
-        (lambda: noise.lorentzian_line_asd([0.0], 50.0, 1e-12, 0.1), "freqs"),
+        (lambda: noise.gaussian_line_asd([0.0], 50.0, 1e-12, 0.1), "freqs"),
         (lambda: noise.nv_photon_shot_noise(1e6, 1.5, 1e12), "contrast"),
         (lambda: noise.opm_spin_projection_noise(-1e20, 2.7e-8, 15e-9), "atom_density"),
         (lambda: noise.filter_grid(1001, 1000.0), "n_taps"),

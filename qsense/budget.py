@@ -1,0 +1,390 @@
+"""Noise budgets: what limits a measurement at each frequency.
+
+``noise_budget(array, environment, freqs)`` returns an :class:`xarray.Dataset` with
+the amplitude spectral density of every contributor on every channel, referred to the
+sensor input (T/sqrt(Hz); T/(m sqrt(Hz)) for gradiometer channels), and their
+quadrature sum.  Contributors:
+
+``sensor``
+    Intrinsic sensor noise, ``floor * sqrt(1 + f_c / f)`` from the channel's preset.
+``shield_thermal``
+    Johnson noise of the room's conducting layers (``Room.thermal_noise``); for
+    gradiometers divided by the innermost equivalent radius (approximation: the field
+    varies on the scale of the room).
+``interference``
+    Distant magnetic dipoles (traffic, lifts) divided by the room's shielding factor.
+``power_line``
+    Power-line harmonics (Gaussian lines) divided by the shielding factor.
+``movement``
+    Head-fixed sensors (OPM, NV) moving in the remnant field: per channel
+    ``sqrt((theta |n x B|)**2 + (dr |G^T n|)**2)`` for isotropic rotation theta and
+    translation dr spectra.  Fixed SQUID helmets see no remnant-field artefact from
+    head movement (it changes their lead fields instead, see
+    ``qsense.environment.squid_movement_leadfield_change``), so this is zero for them.
+
+The ``qsense budget`` command is :func:`add_budget_parser` + :func:`run_budget`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from forward_models import noise as fm_noise
+
+from .environment import Environment, channel_field, dipole_field, get_room
+
+__all__ = ["CONTRIBUTORS", "noise_budget", "mne_suppression", "plot_budget", "dominant",
+           "add_budget_parser", "run_budget"]
+
+CONTRIBUTORS = ("sensor", "shield_thermal", "interference", "power_line", "movement")
+_LONG = {
+    "sensor": "intrinsic sensor noise (white floor + 1/f)",
+    "shield_thermal": "Johnson noise of the shield's conducting layers",
+    "interference": "distant magnetic dipoles (traffic, lifts) after shielding",
+    "power_line": "power-line harmonics after shielding",
+    "movement": "sensor movement in the remnant field and gradient",
+}
+
+
+def _check_freqs(freqs):
+    f = np.atleast_1d(np.asarray(freqs, dtype=float))
+    if f.ndim != 1 or f.size == 0 or not np.all(np.isfinite(f)) or np.any(f <= 0):
+        raise ValueError(f"freqs must be a non-empty 1-D array of positive finite frequencies "
+                         f"in Hz, got {freqs!r}")
+    return f
+
+
+def noise_budget(array, environment: Environment | None = None, freqs=None,
+                 suppression: bool = False) -> xr.Dataset:
+    """Noise budget of a sensor array in an environment.
+
+    Parameters
+    ----------
+    array : qsense.SensorArray
+    environment : Environment, optional
+        Default: ``Environment()`` (two-layer OPM room).
+    freqs : array_like, shape (n_freq,)
+        Frequencies, Hz (> 0).  Default: 200 log-spaced points over 0.1-1000 Hz.
+    suppression : bool
+        Also run MNE's interference suppression (:func:`mne_suppression`) and add the
+        achieved attenuation and the suppressed total.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``asd`` (contributor, channel, frequency) and ``total`` (channel, frequency), in
+        T/sqrt(Hz) (T/(m sqrt(Hz)) on gradiometer channels; see the ``unit`` coordinate),
+        plus ``shielding_factor`` (frequency).  With ``suppression``: ``attenuation``
+        (contributor) and ``total_suppressed`` (channel, frequency).
+    """
+    from .sensor_array import SensorArray
+
+    if not isinstance(array, SensorArray):
+        raise TypeError(f"array must be a qsense.SensorArray, got {type(array).__name__}")
+    env = Environment() if environment is None else environment
+    if not isinstance(env, Environment):
+        raise TypeError(f"environment must be a qsense Environment, got {type(env).__name__}")
+    f = np.logspace(-1, 3, 200) if freqs is None else _check_freqs(freqs)
+    n_ch = array.n_channels
+    grad = np.asarray(array.is_gradiometer, dtype=bool)
+    room = env.room
+    S = room.shielding_factor(f)
+    out = np.zeros((len(CONTRIBUTORS), n_ch, f.size))
+
+    corner = np.array([p.corner_frequency for p in array.channel_presets])
+    out[0] = np.asarray(fm_noise.one_over_f_asd(f[None, :], np.asarray(array.noise)[:, None],
+                                                corner[:, None]))
+    if room.layers:
+        bt = room.thermal_noise(env.temperature)
+        out[1] = np.where(grad, bt / room.layers[0][2], bt)[:, None]
+    for src in env.sources:
+        d = np.asarray(src.direction, dtype=float)
+        d = d / np.linalg.norm(d)
+        coupling = channel_field(array, lambda p, s=src, d=d: dipole_field(p, s.position, d))
+        out[2] += (np.abs(coupling)[:, None] * src.moment_spectrum(f)[None, :] / S) ** 2
+    out[2] = np.sqrt(out[2])
+    if env.power_line is not None:
+        pl = env.power_line
+        u = np.asarray(pl.direction, dtype=float)
+        u = u / np.linalg.norm(u)
+        coupling = channel_field(array, lambda p: np.broadcast_to(u, p.shape))
+        lines = sum(np.asarray(fm_noise.gaussian_line_asd(f, h * pl.frequency, a, pl.width))
+                    ** 2 for h, a in zip(pl.harmonics, pl.amplitudes, strict=True))
+        out[3] = np.abs(coupling)[:, None] * np.sqrt(lines)[None, :] / S
+    if env.movement is not None and array.kind != "squid":
+        mv = env.movement
+        b0, G = env.remnant()
+        pos, nrm = np.asarray(array.positions), np.asarray(array.orientations)
+        B = b0 + pos @ G.T
+        rot = np.linalg.norm(np.cross(nrm, B), axis=-1)
+        tra = np.linalg.norm(nrm @ G, axis=-1)
+        dr = mv.translation_asd * f ** (-mv.exponent)
+        out[4] = np.sqrt((rot[:, None] * dr / mv.lever) ** 2 + (tra[:, None] * dr) ** 2)
+        out[4][grad] = 0.0  # no head-fixed gradiometers modelled
+
+    units = np.where(grad, "T/(m sqrt(Hz))", "T/sqrt(Hz)")
+    coords = {
+        "contributor": ("contributor", list(CONTRIBUTORS),
+                        {"long_name": "noise contributor", "units": "1"}),
+        "channel": ("channel", list(array.names), {"long_name": "channel name", "units": "1"}),
+        "frequency": ("frequency", f, {"long_name": "frequency", "units": "Hz"}),
+        "unit": ("channel", units.astype(str),
+                 {"long_name": "unit of the channel's spectral densities", "units": "1"}),
+    }
+    ds = xr.Dataset(
+        {
+            "asd": (("contributor", "channel", "frequency"), out,
+                    {"long_name": "amplitude spectral density per contributor",
+                     "units": "T/sqrt(Hz)", "note": "T/(m sqrt(Hz)) where unit says so"}),
+            "total": (("channel", "frequency"), np.sqrt(np.sum(out**2, axis=0)),
+                      {"long_name": "total amplitude spectral density (quadrature sum)",
+                       "units": "T/sqrt(Hz)", "note": "T/(m sqrt(Hz)) where unit says so"}),
+            "shielding_factor": (("frequency",), S,
+                                 {"long_name": f"shielding factor of room {room.name}",
+                                  "units": "1"}),
+        },
+        coords=coords,
+        attrs={"title": "qsense noise budget", "sensor": array.sensor, "kind": array.kind,
+               "room": room.name, "nulling": int(env.nulling),
+               "temperature_K": float(env.temperature),
+               "contributors": "; ".join(f"{k}: {v}" for k, v in _LONG.items())},
+    )
+    if suppression:
+        att = mne_suppression(array, env)
+        a = np.array([att.get(c, 1.0) for c in CONTRIBUTORS])
+        ds["attenuation"] = (("contributor",), a,
+                             {"long_name": "attenuation achieved by MNE interference "
+                                           "suppression (rms before / after)", "units": "1",
+                              "method": att["method"]})
+        ds["total_suppressed"] = (("channel", "frequency"),
+                                  np.sqrt(np.sum((out / a[:, None, None]) ** 2, axis=0)),
+                                  {"long_name": "total ASD after MNE interference suppression",
+                                   "units": "T/sqrt(Hz)"})
+    return ds
+
+
+def mne_suppression(array, environment: Environment) -> dict:
+    """Attenuation of the interference topographies by MNE's suppression methods.
+
+    OPM/NV arrays: homogeneous field correction, ``mne.preprocessing.compute_proj_hfc``
+    (order 1: uniform field + gradients, Tierney et al. 2021); SQUID arrays:
+    ``mne.preprocessing.maxwell_filter`` (SSS, Taulu & Kajola 2005).  Each interference
+    topography (one per dipole source, one for the power line, one per remnant
+    movement term) is filtered, and ``rms(before) / rms(after)`` over channels is the
+    achieved attenuation.
+
+    Returns
+    -------
+    dict
+        contributor -> attenuation (dimensionless, >= 1 means suppressed), plus
+        ``"method"``.
+    """
+    import mne
+
+    topo = {}
+    for src in environment.sources:
+        d = np.asarray(src.direction, dtype=float)
+        d = d / np.linalg.norm(d)
+        topo.setdefault("interference", []).append(
+            channel_field(array, lambda p, s=src, d=d: dipole_field(p, s.position, d)))
+    if environment.power_line is not None:
+        u = np.asarray(environment.power_line.direction, dtype=float)
+        u = u / np.linalg.norm(u)
+        topo["power_line"] = [channel_field(array, lambda p: np.broadcast_to(u, p.shape))]
+    names = list(topo)
+    data = np.concatenate([np.stack(topo[k], axis=1) for k in names], axis=1)
+    info = array.to_info()
+    if array.kind == "squid":
+        raw = mne.io.RawArray(data, info, verbose="error")
+        clean = mne.preprocessing.maxwell_filter(raw, origin=(0.0, 0.0, 0.04),
+                                                 verbose="error").get_data()
+        method = "mne.preprocessing.maxwell_filter (SSS, int_order=8, ext_order=3)"
+    else:
+        projs = mne.preprocessing.compute_proj_hfc(info, order=1, verbose="error")
+        U = np.concatenate([p["data"]["data"] for p in projs], axis=0).T
+        U, _ = np.linalg.qr(U)
+        clean = data - U @ (U.T @ data)
+        method = "mne.preprocessing.compute_proj_hfc (order=1)"
+    out, i = {"method": method}, 0
+    for k in names:
+        n = len(topo[k])
+        before = np.sqrt(np.mean(data[:, i:i + n] ** 2))
+        after = np.sqrt(np.mean(clean[:, i:i + n] ** 2))
+        out[k] = float(before / max(after, 1e-300 * before))
+        i += n
+    return out
+
+
+def dominant(ds: xr.Dataset, freq: float, channel_agg: str = "median") -> str:
+    """Contributor with the largest channel-median ASD at the frequency nearest ``freq``."""
+    sel = ds["asd"].sel(frequency=freq, method="nearest")
+    agg = getattr(sel, channel_agg)("channel")
+    return str(ds["contributor"].values[int(np.argmax(agg.values))])
+
+
+def plot_budget(ds: xr.Dataset, ax=None, title: str | None = None):
+    """Plot the channel-median ASD of every contributor and the total (fT/sqrt(Hz)).
+
+    Returns the matplotlib Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    f = ds["frequency"].values
+    for c in ds["contributor"].values:
+        y = ds["asd"].sel(contributor=c).median("channel").values * 1e15
+        if np.any(y > 0):
+            ax.loglog(f, y, label=str(c))
+    ax.loglog(f, ds["total"].median("channel").values * 1e15, "k", lw=2, label="total")
+    ax.set_xlabel("frequency (Hz)")
+    ax.set_ylabel("ASD, channel median (fT/sqrt(Hz))")
+    ax.set_title(title or f"{ds.attrs.get('sensor')} in room {ds.attrs.get('room')}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+# ------------------------------------------------------------------------- CLI
+def add_budget_parser(subparsers):
+    """Add the ``budget`` subcommand to an argparse ``subparsers`` object."""
+    p = subparsers.add_parser(
+        "budget", help="noise budget of a sensor in a shielded room",
+        description="Noise budget (contributor x channel x frequency) of a sensor array in a "
+                    "room; prints the dominant contributor at 1, 10 and 100 Hz.")
+    p.add_argument("--config", type=Path, help="TOML file with keys of the flags below")
+    p.add_argument("--sensor", default=None, help="sensor preset (default quspin_gen2)")
+    p.add_argument("--room", default=None, help="room preset (default opm_two_layer)")
+    p.add_argument("--n-sensors", type=int, default=None, help="OPMs on the scalp (32)")
+    p.add_argument("--fmin", type=float, default=None, help="lowest frequency, Hz (0.1)")
+    p.add_argument("--fmax", type=float, default=None, help="highest frequency, Hz (1000)")
+    p.add_argument("--n-freqs", type=int, default=None, help="log-spaced points (200)")
+    p.add_argument("--nulling", action="store_true", default=None,
+                   help="on-person nulling coils cancel the remnant field")
+    p.add_argument("--suppression", action="store_true", default=None,
+                   help="report MNE interference suppression (HFC / SSS)")
+    p.add_argument("--output", type=Path, default=None, help="NetCDF output file")
+    p.add_argument("--plot", type=Path, default=None, help="figure output file (png/pdf)")
+    p.set_defaults(func=run_budget)
+    return p
+
+
+_DEFAULTS = {"sensor": "quspin_gen2", "room": "opm_two_layer", "n_sensors": 32, "fmin": 0.1,
+             "fmax": 1000.0, "n_freqs": 200, "nulling": False, "suppression": False,
+             "output": None, "plot": None}
+
+
+def _settings(args) -> dict:
+    cfg = dict(_DEFAULTS)
+    if getattr(args, "config", None) is not None:
+        with open(args.config, "rb") as fh:
+            data = tomllib.load(fh)
+        data = data.get("budget", data)
+        unknown = set(k.replace("-", "_") for k in data) - set(_DEFAULTS)
+        if unknown:
+            raise ValueError(f"config has unknown keys {sorted(unknown)}; allowed: "
+                             f"{sorted(_DEFAULTS)}")
+        cfg.update({k.replace("-", "_"): v for k, v in data.items()})
+    for k in _DEFAULTS:
+        v = getattr(args, k, None)
+        if v is not None:
+            cfg[k] = v
+    if not (0 < float(cfg["fmin"]) < float(cfg["fmax"])):
+        raise ValueError(f"need 0 < fmin < fmax, got fmin={cfg['fmin']}, fmax={cfg['fmax']}")
+    return cfg
+
+
+def _array_for(sensor: str, n_sensors: int):
+    from . import arrays
+    from .head import Head
+    from .sensors import get_preset
+
+    head = Head.sphere()
+    preset = get_preset(sensor)
+    if preset.kind == "squid":
+        if sensor.startswith("neuromag"):
+            arr = arrays.neuromag306(head)
+            want = preset.coil_type
+            return arr.pick([n for n, c in zip(arr.names, arr.coil_types, strict=True)
+                             if int(c) == want])
+        return arrays.ctf275(head)
+    return arrays.opm_on_scalp(head, n_sensors=n_sensors, sensor=sensor)
+
+
+def _atomic_write(path: Path, write):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def run_budget(args) -> xr.Dataset:
+    """Run ``qsense budget``: compute, print, and optionally save and plot."""
+    cfg = _settings(args)
+    arr = _array_for(str(cfg["sensor"]), int(cfg["n_sensors"]))
+    env = Environment(room=get_room(str(cfg["room"])), nulling=bool(cfg["nulling"]))
+    freqs = np.logspace(np.log10(float(cfg["fmin"])), np.log10(float(cfg["fmax"])),
+                        int(cfg["n_freqs"]))
+    ds = noise_budget(arr, env, freqs, suppression=bool(cfg["suppression"]))
+    print(f"noise budget: sensor {cfg['sensor']} ({arr.n_channels} channels), room "
+          f"{cfg['room']}, nulling {'on' if cfg['nulling'] else 'off'}")
+    print("channel-median ASD in fT/sqrt(Hz)" + (" (fT/(cm sqrt(Hz)) for gradiometers)"
+                                                 if bool(np.any(arr.is_gradiometer)) else ""))
+    scale = 1e13 if bool(np.all(arr.is_gradiometer)) else 1e15
+    header = f"{'f (Hz)':>8} " + " ".join(f"{c:>14}" for c in CONTRIBUTORS) + \
+        f" {'total':>10}  dominant"
+    print(header)
+    for f0 in (1.0, 10.0, 100.0):
+        if not freqs[0] <= f0 <= freqs[-1]:
+            continue
+        sel = ds.sel(frequency=f0, method="nearest")
+        vals = [float(sel["asd"].sel(contributor=c).median("channel")) * scale
+                for c in CONTRIBUTORS]
+        print(f"{f0:8.1f} " + " ".join(f"{v:14.3g}" for v in vals) +
+              f" {float(sel['total'].median('channel')) * scale:10.3g}  {dominant(ds, f0)}")
+    if "attenuation" in ds:
+        print("MNE suppression (" + ds["attenuation"].attrs["method"] + "): " + ", ".join(
+            f"{c} x{float(ds['attenuation'].sel(contributor=c)):.3g}"
+            for c in ("interference", "power_line")))
+    if cfg["output"]:
+        _atomic_write(Path(cfg["output"]), lambda p: ds.to_netcdf(p))
+        print(f"wrote {cfg['output']}")
+    if cfg["plot"]:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        ax = plot_budget(ds)
+        _atomic_write(Path(cfg["plot"]), lambda p: ax.figure.savefig(
+            p, dpi=120, format=Path(cfg["plot"]).suffix.lstrip(".") or "png"))
+        plt.close(ax.figure)
+        print(f"wrote {cfg['plot']}")
+    return ds
+
+
+def main(argv=None):
+    """Stand-alone entry point (``python -m qsense.budget``)."""
+    parser = argparse.ArgumentParser(prog="qsense")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_budget_parser(sub)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    main()
