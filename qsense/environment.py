@@ -10,13 +10,13 @@ layers.  Active compensation multiplies by ``|1 + G0 / (1 + j f / f_c)|``.
 Calibration table (model vs published, axis-averaged shielding factors)::
 
     room                 quantity                      published   model   source
-    ak3b                 passive S at 0.02 Hz            35          35.5  Vacuumschmelze Ak3b
+    ak3b                 passive S at 0.02 Hz            35          35.6  Vacuumschmelze Ak3b
     ak3b                 passive S at 0.1 Hz             71          67.1    (PHYSICS.md s.4)
     ak3b                 passive S at 1 Hz              561         584
     ak3b                 passive S at 100 Hz            5e5         5.0e5
     ak3b                 active/passive at 1 Hz          ~10         10.0
     bmsr2                passive S at 0.01 Hz         75000       75000   Bork et al. 2001
-    bmsr2                active S at 0.01 Hz            1e7         1.0e7   (PTB BMSR-2)
+    bmsr2                active S at 0.01 Hz            1e7         9.97e6  (PTB BMSR-2)
     bmsr2                remnant field                < 300 pT    250 pT
     opm_two_layer        remnant field                 < 2 nT      1 nT    Rea et al. 2021
     opm_two_layer        nulling at 0.01 Hz            40 dB       40 dB   Holmes et al. 2019
