@@ -2,7 +2,9 @@
 
 import forward_models  # noqa: F401  (enables JAX 64-bit floats)
 
-from . import arrays, sensors, sources
+from . import arrays, budget, environment, opm, sensors, sources
+from .budget import noise_budget
+from .environment import Environment
 from .forward import leadfield, make_forward
 from .head import Head
 from .sensor_array import SensorArray
@@ -14,6 +16,11 @@ __all__ = [
     "arrays",
     "sensors",
     "sources",
+    "opm",
+    "environment",
+    "budget",
+    "Environment",
+    "noise_budget",
     "leadfield",
     "make_forward",
     "__version__",

@@ -124,6 +124,11 @@ def volume(head: Head, spacing: float = 0.005, *, mindist: float = 0.005) -> Sou
         or conductor sphere), m (default 5 mm, MNE's ``setup_volume_source_space``
         default).
 
+    Notes
+    -----
+    The grid is offset by half a step from the sphere centre so that no source sits
+    at the centre, where the field of any dipole vanishes in a sphere model.
+
     Returns
     -------
     SourceSpace
@@ -142,7 +147,9 @@ def volume(head: Head, spacing: float = 0.005, *, mindist: float = 0.005) -> Sou
         raise ValueError(f"spacing must be >= 1 mm (0.001 m), got {spacing!r}")
     if not np.isfinite(mindist) or mindist < 0:
         raise ValueError(f"mindist must be finite and >= 0 (m), got {mindist!r}")
-    c = head.sphere_origin
+    # half-step offset: no source at the sphere centre, where every dipole is radial
+    # and its gain is exactly zero (Sarvas), which breaks noise-normalised inverses
+    c = head.sphere_origin + spacing / 2
     lo = head.brain.rr.min(axis=0)
     hi = head.brain.rr.max(axis=0)
     axes = [c[k] + spacing * np.arange(np.floor((lo[k] - c[k]) / spacing),
@@ -195,8 +202,8 @@ def from_mne(src, head: Head) -> SourceSpace:
         t = head.mri_head_t if s["coord_frame"] == FIFF.FIFFV_COORD_MRI else np.eye(4)
         rr.append(_apply(t, s["rr"][s["vertno"]]))
         nn.append(s["nn"][s["vertno"]] @ t[:3, :3].T)
-    kinds = {s["type"] for s in src}
-    kind = {"surf": "surface", "vol": "volume"}.get(kinds.pop(), "discrete") if len(
+    kinds = sorted({s["type"] for s in src})
+    kind = {"surf": "surface", "vol": "volume"}.get(kinds[0], "discrete") if len(
         kinds) == 1 else "discrete"
     if src[0]["coord_frame"] != FIFF.FIFFV_COORD_MRI:
         src = src.copy()
@@ -236,8 +243,10 @@ def _white_surfaces():
 
 
 def _vertex_normals(rr, tris):
+    """MNE's convention: the normalised sum of the adjacent triangles' unit normals."""
     a, b, c = (rr[tris[:, k]] for k in range(3))
     n = np.cross(b - a, c - a)
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
     out = np.zeros_like(rr)
     for k in range(3):
         np.add.at(out, tris[:, k], n)
@@ -262,7 +271,7 @@ def cortex(head: Head, spacing: str = "ico4") -> SourceSpace:
     """Cortical sources on nilearn's fsaverage5 white surfaces, with normals.
 
     Both hemispheres (left first), decimated to an icosahedral subdivision. The
-    normals are MNE's (area-weighted mean of the adjacent triangles' normals). The
+    normals follow MNE (normalised sum of the adjacent triangles' unit normals). The
     result's ``to_mne()`` is a proper ``mne.SourceSpaces`` of kind ``surface``
     (subject "fsaverage", vertex numbers into fsaverage5 = fsaverage's first 10242),
     accepted by MNE's fixed-orientation and resolution-metric functions.
