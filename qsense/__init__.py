@@ -2,7 +2,15 @@
 
 import forward_models  # noqa: F401  (enables JAX 64-bit floats)
 
-from . import arrays, budget, environment, opm, sensors, sources
+from . import (
+    _jax_cache,  # noqa: F401  (persistent JAX compilation cache)
+    arrays,
+    budget,
+    environment,
+    opm,
+    sensors,
+    sources,
+)
 from .budget import noise_budget
 from .environment import Environment
 from .forward import leadfield, make_forward

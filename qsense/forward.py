@@ -22,7 +22,7 @@ DEFAULT_MEMORY_BUDGET = 512 * 2**20
 """Bytes of intermediate arrays one chunk of sources may use (the output array, 24 bytes
 per channel and source, comes on top)."""
 
-_BYTES_PER_POINT_SOURCE = 3 * 8 * 16  # about 16 live (.., 3) float64 temporaries
+_BYTES_PER_POINT_SOURCE = 8 * 12  # fused kernels keep a few (point, source) temporaries
 
 
 def _check_inputs(array, head, sources):
@@ -58,6 +58,19 @@ def _check_inputs(array, head, sources):
 
 def _chunk_size(n_points, budget):
     return int(np.clip(budget // max(1, n_points * _BYTES_PER_POINT_SOURCE), 16, 16384))
+
+
+def _groups_by_point_count(cp):
+    """Channels grouped by their number of integration points: (rows, points (n, P, 3),
+    normals (n, P, 3), weights (n, P)) per group, so that each group needs no padding."""
+    counts = np.bincount(cp.segments, minlength=cp.n_channels)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    groups = []
+    for p in np.unique(counts):
+        rows = np.flatnonzero(counts == p)
+        take = starts[rows, None] + np.arange(p)[None, :]
+        groups.append((rows, cp.points[take], cp.normals[take], cp.weights[take]))
+    return groups
 
 
 def _evaluate(kernel, n_sources, chunk, n_channels, dtype=np.float64):
@@ -114,12 +127,14 @@ def leadfield(
     n_ch = array.n_channels
     if head.conductor == "sphere":
         origin = np.asarray(head.sphere_origin)
+        groups = _groups_by_point_count(cp)
 
         def kernel(idx):
-            return conductors.sphere_coil_leadfield(
-                cp.points, cp.normals, cp.weights, cp.segments, pos[idx], origin,
-                n_channels=n_ch,
-            )
+            out = np.empty((n_ch, len(idx), 3))
+            for rows, pts, nrm, w in groups:
+                out[rows] = conductors.sphere_coil_leadfield_grouped(pts, nrm, w, pos[idx],
+                                                                     origin)
+            return out
     elif head.conductor == "bem":
         from .bem import bem_kernel
 
