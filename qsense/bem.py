@@ -47,6 +47,7 @@ __all__ = [
     "DEFAULT_CONDUCTIVITY",
     "FsaverageBEM",
     "bem_cache_dir",
+    "bem_kernel",
     "fsaverage_bem",
     "fsaverage_bem_solution",
     "fsaverage_head_mri_t",
@@ -390,7 +391,7 @@ class FsaverageBEM:
         )
 
     def leadfield(self, points, normals, weights, sources, *, coil_matrix=None,
-                  chunk_size=256):
+                  chunk_size=256, check_inside=True):
         """MEG leadfield of current dipoles, T/(A m), shape (n_chan, n_src, 3).
 
         Parameters
@@ -403,6 +404,9 @@ class FsaverageBEM:
             Reuse a matrix from :meth:`coil_matrix` for the same coils.
         chunk_size : int
             Sources per compiled chunk (memory bound).
+        check_inside : bool
+            Verify that every source lies inside the inner skull (ValueError if not);
+            skip only for sources already known to be inside.
 
         Returns
         -------
@@ -413,7 +417,7 @@ class FsaverageBEM:
         from forward_models import bem as fbem
 
         points, normals, weights = _check_coil_arrays(points, normals, weights)
-        sources = _check_sources_inside(sources, self)
+        sources = _check_sources_inside(sources, self, check_inside)
         if coil_matrix is None:
             coil_matrix = self.coil_matrix(points, normals, weights)
         return np.asarray(
@@ -532,7 +536,7 @@ def _check_coil_arrays(points, normals, weights):
     return points, normals, weights
 
 
-def _check_sources_inside(sources, bem):
+def _check_sources_inside(sources, bem, check_inside=True):
     sources = np.asarray(sources, dtype=np.float64)
     if sources.ndim != 2 or sources.shape[-1] != 3:
         raise ValueError(f"sources must have shape (n_src, 3), got {sources.shape}")
@@ -543,6 +547,8 @@ def _check_sources_inside(sources, bem):
             f"sources reach {np.abs(sources).max():g} from the origin; positions must be "
             "in metres in the head frame, not millimetres"
         )
+    if not check_inside:
+        return sources
     inside = bem.contains(sources)
     if not inside.all():
         bad = np.flatnonzero(~inside)
@@ -587,3 +593,53 @@ def fsaverage_bem(ico=4, conductivity=DEFAULT_CONDUCTIVITY, cache_dir=None):
         conductor=bem,
         head_mri_t=head_mri_t,
     )
+
+
+def bem_kernel(head, coil_points, positions):
+    """Chunk kernel for ``qsense.leadfield`` with a BEM head.
+
+    Checks once that all sources lie inside the inner skull and builds the coil matrix
+    once; the returned function evaluates any chunk of sources.
+
+    Parameters
+    ----------
+    head : qsense.Head
+        A head whose ``bem`` attribute is a :class:`FsaverageBEM`.
+    coil_points : object
+        Coil integration points with a ``padded()`` method returning points
+        (n_chan, P, 3) in the head frame (m), normals (n_chan, P, 3), weights (n_chan, P)
+        (``SensorArray.coil_points(accuracy)``).
+    positions : array (n_src, 3)
+        Dipole positions, head frame, m.
+
+    Returns
+    -------
+    callable
+        ``kernel(idx) -> np.ndarray (n_chan, len(idx), 3)`` in T/(A m), for an integer
+        index array into ``positions``; chunks of equal length share one compilation.
+    """
+    from forward_models import bem as fbem
+
+    bem = getattr(head, "bem", None)
+    if not isinstance(bem, FsaverageBEM):
+        raise TypeError(
+            f"head.bem must be a qsense.bem.FsaverageBEM (Head.fsaverage(conductor='bem')), "
+            f"got {type(bem).__name__}"
+        )
+    points, normals, weights = _check_coil_arrays(*coil_points.padded())
+    positions = _check_sources_inside(positions, bem)
+    coil_matrix = fbem.bem_coil_matrix(
+        bem.vertices, bem.triangles, bem.solution, points, normals, weights,
+        bem.field_mult, bem.source_mult,
+    )
+
+    def kernel(idx):
+        idx = np.asarray(idx)
+        return np.asarray(
+            fbem.bem_leadfield(
+                coil_matrix, bem.vertices, points, normals, weights, positions[idx],
+                chunk_size=max(1, len(idx)),
+            )
+        )
+
+    return kernel

@@ -277,6 +277,22 @@ def test_matches_mne_forward_through_sensor_array(sensor_array_comparison, case)
     assert err <= TOL_MNE
 
 
+def test_public_leadfield_matches_mne(cache_dir):
+    """qs.leadfield on qs.Head.fsaverage(conductor="bem") (wired through
+    qsense.bem.bem_kernel) vs mne.make_forward_solution, tangential OPMs, ico-3."""
+    import qsense as qs
+
+    head = qs.Head.fsaverage(conductor="bem", ico=3, cache_dir=cache_dir)
+    arr = qs.arrays.opm_on_scalp(head, n_sensors=24, axes="tangential")
+    src = qs.sources.volume(head, spacing=0.015)
+    lf = qs.leadfield(arr, head, src)
+    ref, src_used = _mne_forward(arr.to_info(), head.bem, src.positions)
+    np.testing.assert_allclose(src_used, src.positions, atol=1e-12)
+    err = _rel(lf.values, ref)
+    print(f"qs.leadfield (BEM head): relative Frobenius error vs MNE {err:.2e}")
+    assert err <= TOL_MNE
+
+
 def test_matches_mne_with_raw_shipped_transform(bem3):
     """With the single-precision rotation stored in fsaverage-trans.fif (orthogonal to
     ~2e-7), MNE rotates positions with the matrix and directions with its transpose;
@@ -481,6 +497,24 @@ def test_offline_forward(tmp_path, monkeypatch):
     # a 10 nAm cortical dipole gives fT-to-pT fields on the scalp
     b = np.abs(np.einsum("csj,sj->cs", lf, nn) * 10e-9)
     assert 1e-15 < b.max() < 1e-11
+
+
+def test_offline_public_api(tmp_path, monkeypatch):
+    """The same through the public API: Head.fsaverage (BEM), on-scalp array, cortical
+    source space from nilearn's fsaverage5, qs.leadfield, with sockets disabled."""
+    import qsense as qs
+
+    def no_socket(*args, **kwargs):
+        raise OSError("network access attempted during an offline test")
+
+    monkeypatch.setattr(socket, "socket", no_socket)
+    monkeypatch.setattr(socket, "create_connection", no_socket)
+    head = qs.Head.fsaverage(conductor="bem", ico=3, cache_dir=tmp_path)
+    arr = qs.arrays.opm_on_scalp(head, n_sensors=16, axes="radial")
+    src = qs.sources.cortex(head, spacing="ico3")
+    lf = qs.leadfield(arr, head, src)
+    assert lf.shape == (16, len(src.positions), 3)
+    assert np.isfinite(lf.values).all()
 
 
 # ----------------------------------------------------------------- geometry / validation
