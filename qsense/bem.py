@@ -327,7 +327,11 @@ def fsaverage_bem_solution(ico=4, conductivity=DEFAULT_CONDUCTIVITY, cache_dir=N
         return _conductor_model(surf, solution)
     logger.info("Computing the ico-%d BEM solution (cached to %s)", ico, path)
     bem = mne.make_bem_solution([surf], verbose=False)
-    _write_cache(path, key, bem["solution"], surf["rr"], surf["tris"])
+    try:
+        _write_cache(path, key, bem["solution"], surf["rr"], surf["tris"])
+    except OSError as exc:  # read-only or full cache directory: still return the model
+        logger.warning("could not write the BEM cache file %s (%s); the solution will be "
+                       "recomputed next time", path, exc)
     return bem
 
 

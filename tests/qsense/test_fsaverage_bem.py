@@ -478,6 +478,18 @@ def test_cache_mismatched_key_detected(tmp_path, count_solutions, caplog):
     assert any("key" in r.getMessage() for r in caplog.records)
 
 
+def test_cache_write_failure_is_not_fatal(tmp_path, monkeypatch, caplog):
+    def fail(*args, **kwargs):
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(qbem, "_write_cache", fail)
+    with caplog.at_level(logging.WARNING, logger="qsense.bem"):
+        bem = qbem.fsaverage_bem_solution(ico=2, cache_dir=tmp_path)
+    assert bem["solution"].shape == (162, 162)
+    assert any("could not write" in r.getMessage() for r in caplog.records)
+    assert not list(tmp_path.glob("*"))
+
+
 # ----------------------------------------------------------- must-show 5: no network
 def test_offline_forward(tmp_path, monkeypatch):
     """Whole realistic forward (BEM solution from scratch, scalp OPMs, fsaverage5
