@@ -130,6 +130,43 @@ def test_resonance_jacobian_matches_finite_differences():
     np.testing.assert_allclose(J, fd, rtol=1e-5, atol=1e3)
 
 
+def test_resonances_through_strain_induced_level_crossing():
+    # With strain E, a transverse field along y_k of the frame pushes the ms=+-1 pair of
+    # orientation k through an exact crossing near 4.7 mT: the hardest case for a
+    # closed form (the pair's gap goes to zero away from B = 0). Locate it with numpy
+    # eigh alone, then scan through it.
+    E, k = 3e6, 0
+    b = np.linspace(1e-5, 5e-3, 2000)
+    ref = reference_resonances(b[:, None] * YS[k], E=E)
+    b0 = b[np.argmin(ref[:, k, 1] - ref[:, k, 0])]
+    B = (b0 + np.linspace(-3e-6, 3e-6, 4001))[:, None] * YS[k]
+    B = B + 1e-12 * AXES[k]  # and a tiny axial component (generic near-crossing)
+    ref = reference_resonances(B, E=E)
+    assert (ref[:, k, 1] - ref[:, k, 0]).min() < 10.0  # the scan does pass the crossing
+    got = np.asarray(nv.resonance_frequencies(B, E=E))
+    assert np.abs(got - ref).max() < 1.0
+
+
+def test_energy_levels_and_hamiltonian_match_numpy():
+    rng = np.random.default_rng(11)
+    B = random_fields(rng, 2000)
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    R = q * np.sign(np.linalg.det(q))
+    for E, rot in ((0.0, None), (2e6, R), (-1.5e6, None)):
+        Bc = B if rot is None else B @ rot
+        H_ref = np.empty((len(B), 4, 3, 3), complex)
+        for k in range(4):
+            bz, bx, by = GAMMA * Bc @ AXES[k], GAMMA * Bc @ XS[k], GAMMA * Bc @ YS[k]
+            H_ref[:, k] = (D0 * SZ @ SZ + E * (SX @ SX - SY @ SY))[None] + (
+                bx[:, None, None] * SX + by[:, None, None] * SY + bz[:, None, None] * SZ)
+        H = np.asarray(nv.nv_hamiltonian(B, E=E, rotation=rot))
+        np.testing.assert_allclose(H, H_ref, rtol=0, atol=1e-3)
+        lev = np.asarray(nv.energy_levels(B, E=E, rotation=rot))
+        assert np.abs(lev - np.linalg.eigvalsh(H_ref)).max() < 1.0
+        ref = reference_resonances(B, E=E, R=rot)
+        assert np.abs(np.asarray(nv.resonance_frequencies(B, E=E, rotation=rot)) - ref).max() < 1.0
+
+
 def test_hyperfine_lines():
     res = np.asarray(nv.resonance_frequencies(np.array([0.0, 0.0, 1e-3])))
     l14, w14 = nv.hyperfine_lines(res, "14N")
@@ -157,6 +194,54 @@ def test_spectrum_dips_depth_and_width():
     img = np.broadcast_to(B, (5, 6, 3))
     out = nv.odmr_spectrum(np.linspace(2.8e9, 2.95e9, 11), img)
     assert out.shape == (5, 6, 11)
+
+
+def _direct_lorentzian_sum(freqs, lines, amp, lw):
+    x = 2.0 * (freqs[..., None, :] - lines[..., :, None]) / lw[..., :, None]
+    return 1.0 - np.sum(amp[..., :, None] / (1.0 + x * x), axis=-2)
+
+
+def test_odmr_from_lines_matches_direct_sum():
+    # the fused kernel combines lines four at a time over a common denominator: check it
+    # against the plain per-line sum for every remainder (L mod 4), per-line and
+    # per-pixel contrast/linewidth, weights, and lines far out in the tails
+    rng = np.random.default_rng(21)
+    freqs = np.linspace(2.80e9, 2.94e9, 57)
+    for L in range(1, 12):
+        lines = 2.87e9 + rng.uniform(-8e7, 8e7, (3, 5, L))
+        C = rng.uniform(0.0, 0.05, (3, 5, L))
+        lw = rng.uniform(2e5, 5e6, (3, 5, L))
+        w = rng.uniform(0.2, 1.0, L)
+        got = np.asarray(nv.odmr_from_lines(freqs, lines, C, lw, w))
+        np.testing.assert_allclose(got, _direct_lorentzian_sum(freqs, lines, C * w, lw),
+                                   rtol=0, atol=1e-14)
+    # absurdly narrow lines (1 + x**2 up to ~1e109: products of four over a common
+    # denominator would overflow to inf/inf): no NaN; only the line sitting exactly on a
+    # frequency shows
+    lines = np.array([2.0e9, 2.5e9, 3.5e9, 4.0e9, freqs[28]])
+    got = np.asarray(nv.odmr_from_lines(freqs, lines, 0.1, 1e-45))
+    assert np.all(np.isfinite(got))
+    expected = np.ones_like(freqs)
+    expected[28] = 0.9
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("isotope", [None, "14N", "15N"])
+def test_odmr_spectrum_matches_numpy_model(isotope):
+    # spectrum of a small pixel image vs numpy: eigh resonances, Felton et al. 2009
+    # hyperfine splittings, Lorentzian sum
+    rng = np.random.default_rng(5)
+    B = random_fields(rng, 24, 1e-4, 5e-3).reshape(4, 6, 3)
+    freqs = np.linspace(2.75e9, 3.0e9, 301)
+    C, lw, E = 0.012, 0.8e6, 1.0e6
+    got = np.asarray(nv.odmr_spectrum(freqs, B, contrast=C, linewidth=lw, E=E,
+                                      temperature=305.0, isotope=isotope))
+    res = reference_resonances(B.reshape(-1, 3), E=E, temperature=305.0).reshape(4, 6, 8)
+    shifts = {None: [0.0], "14N": [-2.14e6, 0.0, 2.14e6], "15N": [-1.515e6, 1.515e6]}[isotope]
+    lines = (res[..., :, None] + np.array(shifts)).reshape(4, 6, -1)
+    amp = np.full(lines.shape, C / len(shifts))
+    ref = _direct_lorentzian_sum(freqs, lines, amp, np.full(lines.shape, lw))
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
 
 
 def _bloch_absorption(delta, omega, t1, t2):
@@ -331,6 +416,10 @@ def test_bad_input_errors():
         nv.resonance_frequencies(np.zeros(3), temperature=-5.0)
     with pytest.raises(ValueError, match="rotation must be a proper orthogonal"):
         nv.resonance_frequencies(np.zeros(3), rotation=2 * np.eye(3))
+    with pytest.raises(ValueError, match="D .* must be > 0"):
+        nv.resonance_frequencies(np.zeros(3), D=0.0)
+    with pytest.raises(ValueError, match="D .* must be > 0"):
+        nv.odmr_spectrum(np.linspace(2.8e9, 2.9e9, 5), np.zeros(3), D=-2.87e9)
     with pytest.raises(ValueError, match="delta_ms must be 1 or 2"):
         nv.ramsey_sensitivity(1e-6, 5e-7, 1e10, 0.03, 0.1, delta_ms=3)
     with pytest.raises(ValueError, match="resonances must be finite"):
