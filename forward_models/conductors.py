@@ -39,6 +39,19 @@ def _dot(a, b):
     return jnp.sum(a * b, axis=-1)
 
 
+def _sarvas_terms(r, r0):
+    """F and the coefficients of gradF = c_r r - c_r0 r0 (Sarvas 1987, eq. 25), for
+    positions relative to the sphere centre."""
+    a_vec = r - r0
+    a = jnp.linalg.norm(a_vec, axis=-1)
+    rn = jnp.linalg.norm(r, axis=-1)
+    ar = _dot(a_vec, r) / a
+    F = a * (rn * a + rn * rn - _dot(r0, r))
+    c_r = a * a / rn + ar + 2.0 * a + 2.0 * rn
+    c_r0 = a + 2.0 * rn + ar
+    return F, c_r, c_r0
+
+
 @jax.jit
 def sphere_dipole_field(r, r0, q, origin=(0.0, 0.0, 0.0)):
     """Magnetic field of a current dipole inside a spherically symmetric conductor.
@@ -72,13 +85,7 @@ def sphere_dipole_field(r, r0, q, origin=(0.0, 0.0, 0.0)):
     r = jnp.asarray(r) - origin
     r0 = jnp.asarray(r0) - origin
     q = jnp.asarray(q)
-    a_vec = r - r0
-    a = jnp.linalg.norm(a_vec, axis=-1)
-    rn = jnp.linalg.norm(r, axis=-1)
-    ar = _dot(a_vec, r) / a
-    F = a * (rn * a + rn * rn - _dot(r0, r))
-    c_r = a * a / rn + ar + 2.0 * a + 2.0 * rn
-    c_r0 = a + 2.0 * rn + ar
+    F, c_r, c_r0 = _sarvas_terms(r, r0)
     grad_F = c_r[..., None] * r - c_r0[..., None] * r0
     qxr0 = jnp.cross(q, r0)
     return (_K / (F * F))[..., None] * (
@@ -162,13 +169,7 @@ def sphere_lead_vectors(points, normals, sources, origin):
     r = (jnp.asarray(points) - origin)[:, None, :]
     n = jnp.asarray(normals)[:, None, :]
     r0 = (jnp.asarray(sources) - origin)[None, :, :]
-    a_vec = r - r0
-    a = jnp.linalg.norm(a_vec, axis=-1)
-    rn = jnp.linalg.norm(r, axis=-1)
-    ar = _dot(a_vec, r) / a
-    F = a * (rn * a + rn * rn - _dot(r0, r))
-    c_r = a * a / rn + ar + 2.0 * a + 2.0 * rn
-    c_r0 = a + 2.0 * rn + ar
+    F, c_r, c_r0 = _sarvas_terms(r, r0)
     grad_f_n = c_r * _dot(r, n) - c_r0 * _dot(r0, n)
     r0xn = jnp.cross(r0, n)
     r0xr = jnp.cross(r0, r)

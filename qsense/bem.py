@@ -432,91 +432,19 @@ class FsaverageBEM:
         )
 
     def contains(self, positions):
-        """Whether head-frame positions (n, 3), m, lie inside the inner skull.
-
-        Ray-crossing parity: a ray from an inside point crosses a closed surface an odd
-        number of times. Rays are cast along +z and along +x, testing only the triangles
-        binned in the point's grid cell; where the two parities disagree (a ray grazing
-        an edge or a vertex), the solid angle the closed surface subtends decides (4 pi
-        inside, 0 outside; Van Oosterom & Strackee 1983, IEEE Trans. Biomed. Eng.
-        30:125).
-
-        Parameters
-        ----------
-        positions : array (n, 3)
-            Head-frame positions, m.
-
-        Returns
-        -------
-        np.ndarray (n,) bool
+        """Whether head-frame positions (n, 3), m, lie inside the inner skull (exact:
+        ray-crossing parity with a winding-number fallback, :meth:`Surface.contains`).
         """
-        from forward_models.bem import surface_solid_angle
+        from .surfaces import Surface
 
         positions = np.asarray(positions, dtype=float).reshape(-1, 3)
         if len(positions) == 0:
             return np.zeros(0, bool)
-        odd_z = self._ray_parity(positions, 2)
-        odd_x = self._ray_parity(positions, 0)
-        out = odd_z.copy()
-        rest = np.flatnonzero(odd_z != odd_x)
-        if len(rest):
-            omega = np.asarray(
-                surface_solid_angle(positions[rest], self.vertices, self.triangles)
-            )
-            out[rest] = omega > 2.0 * np.pi
-        return out
-
-    def _ray_parity(self, positions, axis):
-        lo, cell, shape, table = self._ray_grid(axis)
-        u, v = [k for k in range(3) if k != axis]
-        pu, pv, pw = positions[:, u], positions[:, v], positions[:, axis]
-        iu = np.floor((pu - lo[0]) / cell).astype(int)
-        iv = np.floor((pv - lo[1]) / cell).astype(int)
-        ok = (iu >= 0) & (iu < shape[0]) & (iv >= 0) & (iv < shape[1])
-        odd = np.zeros(len(positions), bool)
-        idx = np.flatnonzero(ok)
-        if len(idx) == 0:
-            return odd
-        cand = table[iu[idx] * shape[1] + iv[idx]]  # (m, K), -1 = none
-        valid = cand >= 0
-        tri = self.vertices[self.triangles[np.where(valid, cand, 0)]]  # (m,K,3,3)
-        a, b, c = tri[..., 0, :], tri[..., 1, :], tri[..., 2, :]
-        qu, qv = pu[idx, None], pv[idx, None]
-        # signed areas (edge functions) in the (u, v) plane
-        e0 = (b[..., u] - a[..., u]) * (qv - a[..., v]) - (b[..., v] - a[..., v]) * (qu - a[..., u])
-        e1 = (c[..., u] - b[..., u]) * (qv - b[..., v]) - (c[..., v] - b[..., v]) * (qu - b[..., u])
-        e2 = (a[..., u] - c[..., u]) * (qv - c[..., v]) - (a[..., v] - c[..., v]) * (qu - c[..., u])
-        inside = ((e0 > 0) & (e1 > 0) & (e2 > 0)) | ((e0 < 0) & (e1 < 0) & (e2 < 0))
-        area = e0 + e1 + e2
-        safe = np.where(area == 0, 1.0, area)
-        w_hit = (e1 * a[..., axis] + e2 * b[..., axis] + e0 * c[..., axis]) / safe
-        hits = valid & inside & (w_hit > pw[idx, None])
-        odd[idx] = (hits.sum(axis=1) % 2) == 1
-        return odd
-
-    def _ray_grid(self, axis):
-        cache = self.__dict__.setdefault("_ray_grids", {})
-        if axis in cache:
-            return cache[axis]
-        u, v = [k for k in range(3) if k != axis]
-        tri = self.vertices[self.triangles][..., [u, v]]  # (T,3,2)
-        lo = tri.reshape(-1, 2).min(axis=0)
-        hi = tri.reshape(-1, 2).max(axis=0)
-        cell = 0.004  # m; a few triangles of the ico-4 inner skull per cell
-        shape = (int((hi[0] - lo[0]) / cell) + 1, int((hi[1] - lo[1]) / cell) + 1)
-        tmin = np.floor((tri.min(axis=1) - lo) / cell).astype(int)
-        tmax = np.floor((tri.max(axis=1) - lo) / cell).astype(int)
-        cells = [[] for _ in range(shape[0] * shape[1])]
-        for t_idx in range(len(tri)):
-            for i in range(tmin[t_idx, 0], tmax[t_idx, 0] + 1):
-                for j in range(tmin[t_idx, 1], tmax[t_idx, 1] + 1):
-                    cells[i * shape[1] + j].append(t_idx)
-        width = max(1, max(len(c) for c in cells))
-        table = -np.ones((len(cells), width), int)
-        for k, c in enumerate(cells):
-            table[k, : len(c)] = c
-        cache[axis] = (lo, cell, shape, table)
-        return cache[axis]
+        surf = self.__dict__.get("_surface")
+        if surf is None:
+            surf = Surface(self.vertices, self.triangles, "head")
+            object.__setattr__(self, "_surface", surf)
+        return surf.contains(positions)
 
 
 def _check_coil_arrays(points, normals, weights):

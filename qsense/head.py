@@ -115,7 +115,7 @@ class Head:
         )
 
     @classmethod
-    def fsaverage(cls, conductor: str = "sphere", *, ico: int = 4, cache_dir=None) -> Head:
+    def fsaverage(cls, conductor: str = "bem", *, ico: int = 4, cache_dir=None) -> Head:
         """The fsaverage head, built offline from data shipped in MNE's wheel.
 
         The scalp is MNE's ``fsaverage-head.fif``, the conductor boundary the inner
@@ -197,8 +197,12 @@ def _mne_data() -> Path:
 def _fsaverage_surfaces():
     import mne
 
+    from .bem import fsaverage_head_mri_t
+
     d = _mne_data() / "fsaverage"
-    head_mri_t = np.array(mne.read_trans(d / "fsaverage-trans.fif")["trans"])
+    # fsaverage-trans.fif with its rotation made exactly orthogonal (the file stores it
+    # in single precision), shared with the BEM so every frame change agrees
+    head_mri_t = np.array(fsaverage_head_mri_t()["trans"])
     mri_head_t = np.linalg.inv(head_mri_t)
     surfs = {}
     for key, fname in (("scalp", "fsaverage-head.fif"),

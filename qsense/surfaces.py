@@ -83,45 +83,106 @@ class Surface:
         out[verts, slot] = tri_ids
         return out
 
-    def signed_distance(self, points, k: int = 6) -> np.ndarray:
-        """Signed distance to the surface, m: positive outside, negative inside.
-
-        Exact distance to the triangles around the ``k`` nearest vertices (on a smooth
-        head mesh the closest triangle is always among them); the sign comes from the
-        normal of the closest feature (triangle interior: its normal; edge or vertex:
-        the nearest vertex's area-weighted normal).
-        """
+    def distance(self, points, k: int = 6) -> np.ndarray:
+        """Unsigned distance to the surface, m: exact distance to the triangles around
+        the ``k`` nearest vertices (on a smooth head mesh the closest triangle is
+        among them)."""
         p = np.atleast_2d(np.asarray(points, dtype=float))
         _, near = self._tree.query(p, k=min(k, len(self.rr)))
-        near = near.reshape(len(p), -1)
-        cand = self._vertex_triangles[near].reshape(len(p), -1)
+        cand = self._vertex_triangles[near.reshape(len(p), -1)].reshape(len(p), -1)
         best = np.full(len(p), np.inf)
-        sign = np.ones(len(p))
         for j in range(cand.shape[1]):
             t = cand[:, j]
             ok = np.flatnonzero(t >= 0)
             if ok.size == 0:
                 continue
             tri = self.tris[t[ok]]
-            q, on_boundary = _closest_point_on_triangles(
+            q = _closest_point_on_triangles(
                 p[ok], self.rr[tri[:, 0]], self.rr[tri[:, 1]], self.rr[tri[:, 2]]
             )
-            diff = p[ok] - q
-            d = np.linalg.norm(diff, axis=1)
-            better = d < best[ok]
-            rows = ok[better]
-            best[rows] = d[better]
-            nrm = np.where(
-                on_boundary[better, None],
-                self.vertex_normals[near[rows, 0]],
-                self.triangle_normals[t[rows]],
-            )
-            sign[rows] = np.where(np.sum(diff[better] * nrm, axis=1) >= 0, 1.0, -1.0)
-        return sign * best
+            best[ok] = np.minimum(best[ok], np.linalg.norm(p[ok] - q, axis=1))
+        return best
+
+    def signed_distance(self, points) -> np.ndarray:
+        """Signed distance to the surface, m: positive outside, negative inside (the
+        sign from :meth:`contains`, exact for a closed surface)."""
+        d = self.distance(points)
+        return np.where(self.contains(points), -d, d)
 
     def contains(self, points) -> np.ndarray:
-        """Whether points lie strictly inside the surface (from the signed distance)."""
-        return self.signed_distance(points) < 0
+        """Whether points lie inside the closed surface.
+
+        Ray-crossing parity (a ray from an inside point crosses a closed surface an odd
+        number of times) along +z and +x, testing only the triangles binned in the
+        point's grid cell; where the two parities disagree (a ray grazing an edge or a
+        vertex) the winding number decides (:meth:`contains_exact`).
+        """
+        p = np.atleast_2d(np.asarray(points, dtype=float))
+        odd_z = self._ray_parity(p, 2)
+        odd_x = self._ray_parity(p, 0)
+        out = odd_z.copy()
+        rest = np.flatnonzero(odd_z != odd_x)
+        if len(rest):
+            out[rest] = self.contains_exact(p[rest])
+        return out
+
+    def _ray_parity(self, p, axis):
+        lo, cell, shape, table = self._ray_grid(axis)
+        u, v = [k for k in range(3) if k != axis]
+        pu, pv, pw = p[:, u], p[:, v], p[:, axis]
+        iu = np.floor((pu - lo[0]) / cell).astype(int)
+        iv = np.floor((pv - lo[1]) / cell).astype(int)
+        ok = (iu >= 0) & (iu < shape[0]) & (iv >= 0) & (iv < shape[1])
+        odd = np.zeros(len(p), bool)
+        for start in range(0, len(p), 4096):
+            idx = np.flatnonzero(ok[start:start + 4096]) + start
+            if len(idx) == 0:
+                continue
+            cand = table[iu[idx] * shape[1] + iv[idx]]  # (m, K), -1 = none
+            valid = cand >= 0
+            tri = self.rr[self.tris[np.where(valid, cand, 0)]]  # (m, K, 3, 3)
+            a, b, c = tri[..., 0, :], tri[..., 1, :], tri[..., 2, :]
+            qu, qv = pu[idx, None], pv[idx, None]
+            # edge functions in the (u, v) plane
+            e0 = (b[..., u] - a[..., u]) * (qv - a[..., v]) - (b[..., v] - a[..., v]) * (
+                qu - a[..., u])
+            e1 = (c[..., u] - b[..., u]) * (qv - b[..., v]) - (c[..., v] - b[..., v]) * (
+                qu - b[..., u])
+            e2 = (a[..., u] - c[..., u]) * (qv - c[..., v]) - (a[..., v] - c[..., v]) * (
+                qu - c[..., u])
+            inside = ((e0 > 0) & (e1 > 0) & (e2 > 0)) | ((e0 < 0) & (e1 < 0) & (e2 < 0))
+            area = e0 + e1 + e2
+            w_hit = (e1 * a[..., axis] + e2 * b[..., axis] + e0 * c[..., axis]) / np.where(
+                area == 0, 1.0, area)
+            hits = valid & inside & (w_hit > pw[idx, None])
+            odd[idx] = (hits.sum(axis=1) % 2) == 1
+        return odd
+
+    def _ray_grid(self, axis):
+        cache = self.__dict__.setdefault("_ray_grids", {})
+        if axis in cache:
+            return cache[axis]
+        u, v = [k for k in range(3) if k != axis]
+        tri = self.rr[self.tris][..., [u, v]]  # (T, 3, 2)
+        lo = tri.reshape(-1, 2).min(axis=0)
+        hi = tri.reshape(-1, 2).max(axis=0)
+        # cells about twice the mean edge length: a handful of triangles each
+        edge = np.mean(np.linalg.norm(tri[:, 1] - tri[:, 0], axis=1))
+        cell = max(2.0 * edge, 1e-4)
+        shape = (int((hi[0] - lo[0]) / cell) + 1, int((hi[1] - lo[1]) / cell) + 1)
+        tmin = np.floor((tri.min(axis=1) - lo) / cell).astype(int)
+        tmax = np.floor((tri.max(axis=1) - lo) / cell).astype(int)
+        cells = [[] for _ in range(shape[0] * shape[1])]
+        for t_idx in range(len(tri)):
+            for i in range(tmin[t_idx, 0], tmax[t_idx, 0] + 1):
+                for j in range(tmin[t_idx, 1], tmax[t_idx, 1] + 1):
+                    cells[i * shape[1] + j].append(t_idx)
+        width = max(1, max(len(c) for c in cells))
+        table = -np.ones((len(cells), width), int)
+        for k, c in enumerate(cells):
+            table[k, : len(c)] = c
+        cache[axis] = (lo, cell, shape, table)
+        return cache[axis]
 
     def contains_exact(self, points) -> np.ndarray:
         """Whether points lie inside, by the winding number (exact, slower)."""
@@ -208,8 +269,7 @@ def _closest_point_on_triangles(p, a, b, c):
     q = np.where(rc[:, None], c, q)
     q = np.where(rb[:, None], b, q)
     q = np.where(ra[:, None], a, q)
-    on_boundary = ra | rb | rc | rab | rac | rbc
-    return q, on_boundary
+    return q
 
 
 def icosphere(order: int = 3, radius: float = 1.0, center=(0.0, 0.0, 0.0)) -> Surface:
