@@ -15,21 +15,16 @@ Sources
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 
 from . import MU0
 
 __all__ = [
-    "sphere_coil_leadfield_grouped",
     "sphere_dipole_field",
     "primary_dipole_field",
     "magnetic_dipole_field",
-    "sphere_lead_vectors",
     "sphere_coil_leadfield",
-    "primary_coil_leadfield",
 ]
 
 _K = MU0 / (4.0 * jnp.pi)  # 1e-7 T m / A
@@ -142,120 +137,21 @@ def magnetic_dipole_field(r, r0, m):
     return _K * (3.0 * _dot(m, n)[..., None] * n - m) / (dn**3)[..., None]
 
 
-def sphere_lead_vectors(points, normals, sources, origin):
-    """Sarvas lead vectors ``l`` such that ``B(point) . normal = l . q``.
-
-    This is :func:`sphere_dipole_field` rearranged for the three unit moments at once:
-    ``l = mu0/(4 pi F**2) (F (r0 x n) - (gradF . n) (r0 x r))`` (Sarvas 1987, eq. 25;
-    since ``(q x r0).n = q.(r0 x n)``).
-
-    Parameters
-    ----------
-    points : array_like, shape (n_points, 3)
-        Field points, m.
-    normals : array_like, shape (n_points, 3)
-        Unit vectors along which the field is read.
-    sources : array_like, shape (n_sources, 3)
-        Dipole positions, m.
-    origin : array_like, shape (3,)
-        Sphere centre, m.
-
-    Returns
-    -------
-    lead : jax.Array, shape (n_points, n_sources, 3)
-        T / (A m).
-    """
-    origin = jnp.asarray(origin)
-    r = (jnp.asarray(points) - origin)[:, None, :]
-    n = jnp.asarray(normals)[:, None, :]
-    r0 = (jnp.asarray(sources) - origin)[None, :, :]
-    F, c_r, c_r0 = _sarvas_terms(r, r0)
-    grad_f_n = c_r * _dot(r, n) - c_r0 * _dot(r0, n)
-    r0xn = jnp.cross(r0, n)
-    r0xr = jnp.cross(r0, r)
-    return (_K / F)[..., None] * r0xn - (_K * grad_f_n / (F * F))[..., None] * r0xr
-
-
-def primary_lead_vectors(points, normals, sources):
-    """Infinite-medium lead vectors: ``B0(point) . normal = l . q``.
-
-    ``l = mu0/(4 pi) (d x n) / |d|**3`` with ``d = point - source`` (from
-    :func:`primary_dipole_field`, since ``(q x d).n = q.(d x n)``).
-
-    Returns
-    -------
-    lead : jax.Array, shape (n_points, n_sources, 3)
-        T / (A m).
-    """
-    d = jnp.asarray(points)[:, None, :] - jnp.asarray(sources)[None, :, :]
-    dn = jnp.linalg.norm(d, axis=-1)
-    return _K * jnp.cross(d, jnp.asarray(normals)[:, None, :]) / (dn**3)[..., None]
-
-
-def _coil_sum(lead_points, weights, segments, n_channels):
-    # lead_points: (n_points, n_src, 3); sum w * lead over each channel's points.
-    return jax.ops.segment_sum(
-        weights[:, None, None] * lead_points,
-        segments,
-        num_segments=n_channels,
-        indices_are_sorted=True,
-    )
-
-
-@partial(jax.jit, static_argnames=("n_channels",))
-def sphere_coil_leadfield(points, normals, weights, segments, sources, origin, *, n_channels):
-    """Leadfield of coils (sets of weighted integration points) in a sphere model.
-
-    A coil's output is ``sum_k w_k B(r_k) . n_k`` over its integration points
-    (MNE's ``coil_def.dat`` convention; gradiometers have negative weights).
-
-    Parameters
-    ----------
-    points, normals : array_like, shape (n_points, 3)
-        Integration points (m) and unit normals of all coils, concatenated.
-    weights : array_like, shape (n_points,)
-        Integration weights (1/m for gradiometer points, so that the output is T/m).
-    segments : array_like of int, shape (n_points,)
-        Channel index of each point, sorted ascending.
-    sources : array_like, shape (n_sources, 3)
-        Dipole positions, m, inside the sphere.
-    origin : array_like, shape (3,)
-        Sphere centre, m.
-    n_channels : int
-        Number of channels (static).
-
-    Returns
-    -------
-    leadfield : jax.Array, shape (n_channels, n_sources, 3)
-        T/(A m) (T/(A m**2) for gradiometers).
-    """
-    lead = sphere_lead_vectors(points, normals, sources, origin)
-    return _coil_sum(lead, jnp.asarray(weights), jnp.asarray(segments), n_channels)
-
-
-@partial(jax.jit, static_argnames=("n_channels",))
-def primary_coil_leadfield(points, normals, weights, segments, sources, *, n_channels):
-    """Leadfield of coils for current dipoles in an infinite homogeneous medium.
-
-    Same arguments and output as :func:`sphere_coil_leadfield`, without ``origin``.
-    """
-    lead = primary_lead_vectors(points, normals, sources)
-    return _coil_sum(lead, jnp.asarray(weights), jnp.asarray(segments), n_channels)
-
-
 @jax.jit
-def sphere_coil_leadfield_grouped(points, normals, weights, sources, origin):
+def sphere_coil_leadfield(points, normals, weights, sources, origin):
     """Sarvas leadfield of coils that all have ``P`` integration points (zero-padded).
 
-    The fast path used by :func:`qsense.leadfield`. Since ``(q x r0).n = q.(r0 x n)``,
-    Sarvas's formula (1987, eq. 25) summed over a coil's integration points is
+    A coil's output is ``sum_k w_k B(r_k) . n_k`` over its integration points (MNE's
+    ``coil_def.dat`` convention; gradiometers have negative weights). Since
+    ``(q x r0).n = q.(r0 x n)``, Sarvas's formula (1987, eq. 25) summed over a coil's
+    integration points is
 
         l = r0 x sum_k w_k (u_k n_k - v_k r_k),
         u_k = mu0 / (4 pi F_k),  v_k = u_k (gradF_k . n_k) / F_k,
 
-    so each (point, source) pair needs two scalars only. The loop over the ``P``
-    points is unrolled: every operation is an elementwise (channel, source) array
-    that XLA fuses and vectorises along the sources.
+    so each (point, source) pair needs two scalars only. A ``lax.scan`` runs over the
+    ``P`` points; its body is elementwise on (channel, source) arrays, which XLA fuses
+    and vectorises along the sources.
 
     Parameters
     ----------

@@ -132,8 +132,7 @@ def leadfield(
         def kernel(idx):
             out = np.empty((n_ch, len(idx), 3))
             for rows, pts, nrm, w in groups:
-                out[rows] = conductors.sphere_coil_leadfield_grouped(pts, nrm, w, pos[idx],
-                                                                     origin)
+                out[rows] = conductors.sphere_coil_leadfield(pts, nrm, w, pos[idx], origin)
             return out
     elif head.conductor == "bem":
         from .bem import bem_kernel

@@ -129,8 +129,9 @@ class SensorArray:
                 f"has ex, ey, ez = {axes[i].tolist()}"
             )
         dev_head_t = np.eye(4) if self.dev_head_t is None else self.dev_head_t
-        dev_head_t = _readonly(getattr(dev_head_t, "get", lambda k: None)("trans")
-                               if isinstance(dev_head_t, dict) else dev_head_t)
+        if isinstance(dev_head_t, dict):  # an mne.transforms.Transform
+            dev_head_t = dev_head_t["trans"]
+        dev_head_t = _readonly(dev_head_t)
         if dev_head_t.shape != (4, 4) or not np.all(np.isfinite(dev_head_t)):
             raise ValueError(f"dev_head_t must be a finite 4x4 matrix, got {dev_head_t!r}")
         rot = dev_head_t[:3, :3]

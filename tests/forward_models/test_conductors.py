@@ -175,17 +175,18 @@ def test_broadcasting_over_leading_axes():
 
 
 def test_coil_leadfield_sums_weighted_points():
-    """A two-point 'gradiometer' equals the weighted difference of point fields."""
-    pts = ORIGIN + np.array([[0, 0, 0.1], [0, 0, 0.12], [0.1, 0, 0]])
-    nrm = np.array([[0, 0, 1.0], [0, 0, 1.0], [0, 1.0, 0]])
-    w = np.array([50.0, -50.0, 1.0])
-    seg = np.array([0, 0, 1])
+    """A two-point 'gradiometer' equals the weighted difference of point fields, and a
+    zero-weight padding point adds nothing."""
+    pts = ORIGIN + np.array([[[0, 0, 0.1], [0, 0, 0.12]], [[0.1, 0, 0], [0.1, 0, 0]]])
+    nrm = np.array([[[0, 0, 1.0], [0, 0, 1.0]], [[0, 1.0, 0], [0, 1.0, 0]]])
+    w = np.array([[50.0, -50.0], [1.0, 0.0]])
     src = ORIGIN + np.array([[0.02, 0.01, 0.03], [-0.01, 0.02, 0.0]])
-    lf = np.asarray(sphere_coil_leadfield(pts, nrm, w, seg, src, ORIGIN, n_channels=2))
+    lf = np.asarray(sphere_coil_leadfield(pts, nrm, w, src, ORIGIN))
+    assert lf.shape == (2, 2, 3)
     for s in range(2):
         for k in range(3):
             q = np.eye(3)[k]
             b = [np.asarray(sphere_dipole_field(p, src[s], q, ORIGIN)) @ n
-                 for p, n in zip(pts, nrm, strict=True)]
+                 for p, n in zip(pts.reshape(-1, 3), nrm.reshape(-1, 3), strict=True)]
             assert lf[0, s, k] == pytest.approx(50 * b[0] - 50 * b[1], rel=1e-12)
             assert lf[1, s, k] == pytest.approx(b[2], rel=1e-12)
