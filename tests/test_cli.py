@@ -18,3 +18,17 @@ def test_console_entry_runs():
                          text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "Sensor presets" in res.stdout
+
+
+def test_budget_through_main(capsys, tmp_path):
+    """The `qsense budget` subcommand through the real entry point exits 0."""
+    out = tmp_path / "budget.nc"
+    assert main(["budget", "--n-sensors", "4", "--n-freqs", "5", "--output", str(out)]) == 0
+    assert "dominant" in capsys.readouterr().out
+    assert out.exists()
+
+
+def test_console_script_budget():
+    res = subprocess.run([sys.executable, "-m", "qsense.cli", "budget", "--n-sensors", "4",
+                          "--n-freqs", "5"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
