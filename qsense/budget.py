@@ -243,7 +243,10 @@ def plot_budget(ds: xr.Dataset, ax=None, title: str | None = None):
         y = ds["asd"].sel(contributor=c).median("channel").values * 1e15
         if np.any(y > 0):
             ax.loglog(f, y, label=str(c))
-    ax.loglog(f, ds["total"].median("channel").values * 1e15, "k", lw=2, label="total")
+    total = ds["total"].median("channel").values * 1e15
+    ax.loglog(f, total, "k", lw=2, label="total")
+    # contributors far below the total (line skirts, tiny tails) say nothing: clip there
+    ax.set_ylim(bottom=1e-3 * float(np.min(total)))
     ax.set_xlabel("frequency (Hz)")
     ax.set_ylabel("ASD, channel median (fT/sqrt(Hz))")
     ax.set_title(title or f"{ds.attrs.get('sensor')} in room {ds.attrs.get('room')}")
@@ -313,7 +316,7 @@ def _array_for(sensor: str, n_sensors: int):
             arr = arrays.neuromag306(head)
             want = preset.coil_type
             return arr.pick([n for n, c in zip(arr.names, arr.coil_types, strict=True)
-                             if int(c) == want])
+                             if int(c) == want]).replace(sensor=sensor)
         return arrays.ctf275(head)
     return arrays.opm_on_scalp(head, n_sensors=n_sensors, sensor=sensor)
 
@@ -339,6 +342,11 @@ def run_budget(args) -> xr.Dataset:
     env = Environment(room=get_room(str(cfg["room"])), nulling=bool(cfg["nulling"]))
     freqs = np.logspace(np.log10(float(cfg["fmin"])), np.log10(float(cfg["fmax"])),
                         int(cfg["n_freqs"]))
+    if env.power_line is not None:
+        # sample the power-line harmonics at their centres: narrow lines fall between
+        # log-spaced points otherwise and show at a grid-dependent fraction of their peak
+        lines = env.power_line.frequency * np.asarray(env.power_line.harmonics, float)
+        freqs = np.union1d(freqs, lines[(lines >= freqs[0]) & (lines <= freqs[-1])])
     ds = noise_budget(arr, env, freqs, suppression=bool(cfg["suppression"]))
     print(f"noise budget: sensor {cfg['sensor']} ({arr.n_channels} channels), room "
           f"{cfg['room']}, nulling {'on' if cfg['nulling'] else 'off'}")
