@@ -35,18 +35,6 @@ def _sources(bem, spacing):
     return grid[bem.contains(grid)]
 
 
-def _coils(info):
-    from mne.forward._make_forward import _prep_meg_channels
-
-    defs = _prep_meg_channels(info, accuracy="accurate", verbose=False)["defs"]
-    n, p = len(defs), max(len(d["w"]) for d in defs)
-    pts, nrm, w = np.zeros((n, p, 3)), np.zeros((n, p, 3)), np.zeros((n, p))
-    for i, d in enumerate(defs):
-        k = len(d["w"])
-        pts[i, :k], nrm[i, :k], w[i, :k] = d["rmag"], d["cosmag"], d["w"]
-    return pts, nrm, w
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ico", type=int, default=4)
@@ -58,6 +46,7 @@ def main():
     import jax
     import mne
 
+    import qsense as qs
     from qsense.bem import fsaverage_bem
 
     mne.set_log_level("WARNING")
@@ -88,7 +77,7 @@ def main():
         return fwd["sol"]["data"]
 
     def run_qsense():
-        pts, nrm, w = _coils(info)
+        pts, nrm, w = qs.SensorArray.from_info(info).coil_geometry("accurate")
         return bem.leadfield(pts, nrm, w, src_head)
 
     try:

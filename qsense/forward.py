@@ -118,6 +118,12 @@ def leadfield(
         gradiometers (the ``units`` coordinate on ``channel`` says which).
     """
     src = _check_inputs(array, head, sources)
+    data = _compute(array, head, src, accuracy, memory_budget)
+    return _to_dataarray(data, array, head, src, accuracy)
+
+
+def _compute(array, head, src, accuracy, memory_budget):
+    """Lead field values (n_channels, n_sources, 3) for already validated inputs."""
     if not isinstance(memory_budget, int | np.integer) or memory_budget <= 0:
         raise ValueError(f"memory_budget must be a positive int (bytes), got {memory_budget!r}")
     cp = array.coil_points(accuracy)
@@ -140,8 +146,7 @@ def leadfield(
         kernel = bem_kernel(head, cp, pos)
     else:  # pragma: no cover - Head validates conductor
         raise ValueError(f"unknown conductor {head.conductor!r}")
-    data = _evaluate(kernel, len(pos), chunk, n_ch)
-    return _to_dataarray(data, array, head, src, accuracy)
+    return _evaluate(kernel, len(pos), chunk, n_ch)
 
 
 def _to_dataarray(data, array, head, src, accuracy):
@@ -191,8 +196,7 @@ def make_forward(array: SensorArray, head: Head, sources, *, accuracy: str = "ac
     from mne.io.constants import FIFF
 
     src = _check_inputs(array, head, sources)
-    lf = leadfield(array, head, src, accuracy=accuracy, memory_budget=memory_budget)
-    data = np.ascontiguousarray(lf.values.reshape(array.n_channels, -1))
+    data = _compute(array, head, src, accuracy, memory_budget).reshape(array.n_channels, -1)
     info = array.to_info()
     mri_head_t = mne.transforms.Transform("mri", "head", np.linalg.inv(head.head_mri_t))
     fwd_info = mne.Info(
