@@ -10,7 +10,8 @@ import numpy as np
 
 from .head import Head
 
-__all__ = ["SourceSpace", "volume", "cortex", "points", "from_mne", "CORTEX_SPACINGS"]
+__all__ = ["SourceSpace", "volume", "cortex", "points", "from_mne", "superficial_tangential",
+           "CORTEX_SPACINGS"]
 
 CORTEX_SPACINGS = {"ico2": 162, "ico3": 642, "ico4": 2562, "ico5": 10242}
 """Cortical decimations: vertices per hemisphere. fsaverage5 is an ico-5 subdivision
@@ -187,6 +188,49 @@ def points(positions, head: Head, normals=None) -> SourceSpace:
             f"{d[i] * 1e3:.1f} mm outside it"
         )
     return SourceSpace("discrete", pos, normals, head.head_mri_t, head.subject, "points")
+
+
+def superficial_tangential(src: SourceSpace, head: Head, *, max_depth: float = 0.02,
+                           min_tangential: float = 0.7, upper: bool = True) -> np.ndarray:
+    """Indices of the sources MEG sees best: shallow, with normals far from radial.
+
+    Depth and the radial direction are taken from the head's conductor sphere (for
+    ``Head.fsaverage`` the sphere fitted to the inner skull), the model in which a
+    radial dipole is silent (Sarvas 1987).
+
+    Parameters
+    ----------
+    src : SourceSpace
+        With normals (``cortex`` or ``points(..., normals=...)``).
+    head : Head
+    max_depth : float
+        Largest depth below the sphere's surface, m (default 20 mm).
+    min_tangential : float
+        Smallest ``1 - |n . r_hat|`` (0: radial normal, 1: tangential).
+    upper : bool
+        Keep only sources above the sphere centre (under helmets and on-scalp arrays).
+
+    Returns
+    -------
+    ndarray of int
+    """
+    _check_head(head)
+    if not isinstance(src, SourceSpace):
+        raise TypeError(f"src must be a qsense SourceSpace, got {type(src).__name__}")
+    if src.normals is None:
+        raise ValueError(f"src must have normals (a cortex); got a {src.kind} source space "
+                         f"without them")
+    if not (np.isfinite(max_depth) and 0 < max_depth < 0.2):
+        raise ValueError(f"max_depth must be in metres, in (0, 0.2), got {max_depth!r}")
+    if not (np.isfinite(min_tangential) and 0 <= min_tangential <= 1):
+        raise ValueError(f"min_tangential must lie in [0, 1], got {min_tangential!r}")
+    out = src.positions - head.sphere_origin
+    dist = np.linalg.norm(out, axis=1)
+    tangential = 1 - np.abs(np.sum(out * src.normals, axis=1)) / dist
+    keep = (head.sphere_radius - dist < max_depth) & (tangential >= min_tangential)
+    if upper:
+        keep &= out[:, 2] > 0
+    return np.flatnonzero(keep)
 
 
 def from_mne(src, head: Head) -> SourceSpace:

@@ -2,10 +2,11 @@
 to fixed orientation, inverse operator, minimum-norm estimates of a noiseless
 superficial dipole.
 
-Measured here (fsaverage, fitted sphere, ico-3/ico-4 cortex, 20 nAm): MNE-norm and
-sLORETA peaks land on the true vertex; dSPM's peak lies 5-35 mm away, towards depth (its known
-depth bias for noiseless data: Hauk et al. 2011, NeuroImage 54:1966), and exactly where
-dSPM with MNE's own forward solution puts it.
+Measured here (fsaverage, fitted sphere, ico-3 cortex, 20 nAm, lambda2 = 1/9): MNE-norm
+and sLORETA peaks land on the true vertex; dSPM's peak is exactly where dSPM with MNE's
+own forward solution puts it (2-3 cm deep at this regularisation, its known depth bias:
+Hauk et al. 2011, NeuroImage 54:1966). Where dSPM's peak lands as the regularisation
+grows is tested in test_localisation.py.
 """
 
 

@@ -85,3 +85,37 @@ def test_from_mne_round_trip(sphere_head):
     expected = {"vol": "volume", "discrete": "discrete"}[msrc[0]["type"]]
     assert src.kind == expected and len(src) == msrc[0]["nuse"]
     np.testing.assert_allclose(src.positions, msrc[0]["rr"][msrc[0]["vertno"]])
+
+
+def test_superficial_tangential_on_hand_placed_sources(sphere_head):
+    """Sources placed at known depths and tilts in the 9 cm sphere (origin z = 4 cm)."""
+    o, r = sphere_head.sphere_origin, sphere_head.sphere_radius
+    up = np.array([0.0, 0.0, 1.0])
+    pos = np.array([o + (r - 0.010) * up,      # shallow, tangential normal: kept
+                    o + (r - 0.010) * up,      # shallow, radial normal: dropped
+                    o + (r - 0.030) * up,      # deep, tangential: dropped
+                    o - (r - 0.010) * up,      # shallow, tangential, below centre
+                    o + (r - 0.010) * up])     # tilted 60 deg from radial: 1-cos = 0.5
+    tilt = np.array([np.sin(np.pi / 3), 0.0, np.cos(np.pi / 3)])
+    nn = np.array([[1.0, 0, 0], up, [0, 1.0, 0], [1.0, 0, 0], tilt])
+    src = qs.sources.points(pos, sphere_head, normals=nn)
+    np.testing.assert_array_equal(qs.sources.superficial_tangential(src, sphere_head), [0])
+    np.testing.assert_array_equal(
+        qs.sources.superficial_tangential(src, sphere_head, upper=False), [0, 3])
+    np.testing.assert_array_equal(
+        qs.sources.superficial_tangential(src, sphere_head, min_tangential=0.45), [0, 4])
+    np.testing.assert_array_equal(
+        qs.sources.superficial_tangential(src, sphere_head, max_depth=0.04), [0, 2])
+
+
+def test_superficial_tangential_rejects_bad_input(sphere_head):
+    vol = qs.sources.volume(sphere_head, 0.02)
+    with pytest.raises(ValueError, match="normals"):
+        qs.sources.superficial_tangential(vol, sphere_head)
+    src = qs.sources.points([[0, 0, 0.1]], sphere_head, normals=[[1.0, 0, 0]])
+    with pytest.raises(ValueError, match="max_depth"):
+        qs.sources.superficial_tangential(src, sphere_head, max_depth=20.0)
+    with pytest.raises(ValueError, match="min_tangential"):
+        qs.sources.superficial_tangential(src, sphere_head, min_tangential=1.5)
+    with pytest.raises(TypeError, match="src"):
+        qs.sources.superficial_tangential(np.zeros((3, 3)), sphere_head)
