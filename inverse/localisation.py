@@ -176,9 +176,12 @@ def point_spread_peaks(fwd, inv, sources=None, *, method="dSPM", lambda2=1 / 9,
     lambda2 = _check_lambda2(lambda2)
     chunk = _check_chunk(chunk)
     n_src = fwd["nsource"]
-    if inv["nsource"] != n_src:
-        raise ValueError(f"inv has {inv['nsource']} sources but fwd has {n_src}: build the "
-                         f"inverse from this forward solution")
+    same = (inv["nsource"] == n_src and len(inv["src"]) == len(fwd["src"])
+            and all(np.array_equal(a["vertno"], b["vertno"])
+                    for a, b in zip(inv["src"], fwd["src"], strict=True)))
+    if not same:
+        raise ValueError(f"inv has {inv['nsource']} sources and fwd {n_src}, or other "
+                         f"vertices: build the inverse from this forward solution")
     idx = _check_sources(sources, n_src)
     gain, names = _fixed_gain(fwd)
     info = _data_info(fwd, names)

@@ -26,11 +26,14 @@ __all__ = [
 
 AXES = ("radial", "tangential", "dual", "triaxial")
 
-DEFAULT_HELMET_GAP = 0.018
-"""Closest coil-to-scalp distance of a SQUID helmet, m. Assumption: the dewar's bottom
-and the helmet's shape put the nearest pick-up coils about 2 cm from the scalp of an
-adult head resting against the helmet (Hamalainen et al. 1993, Rev. Mod. Phys. 65:413,
-report typical coil-scalp distances of 2-4 cm); a parameter of every helmet builder."""
+DEFAULT_HELMET_GAP = 0.020
+"""Closest coil-to-scalp distance of a SQUID helmet, m. "The necessary thermal
+insulation keeps SQUIDs at least 2 cm away from the scalp in most commercial systems"
+(Zetter, Iivanainen, Stenroos and Parkkonen 2018, "Requirements for coregistration
+accuracy in on-scalp MEG", Brain Topography 31:931, doi 10.1007/s10548-018-0656-5);
+an adult head resting against the helmet gets that minimum, the rest of the scalp is
+further away (Hamalainen et al. 1993, Rev. Mod. Phys. 65:413: typically 2-4 cm). A
+parameter of every helmet builder."""
 
 
 def _check_head(head):
