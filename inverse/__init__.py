@@ -1,6 +1,8 @@
 """Source estimation and comparison, built on MNE-Python's solvers and qsense's forward
 models."""
 
+from .cramer_rao import dipole_localisation_bound
 from .localisation import METHODS, leading_eigenvalue, peak_localisation_error, point_spread_peaks
 
-__all__ = ["METHODS", "leading_eigenvalue", "peak_localisation_error", "point_spread_peaks"]
+__all__ = ["METHODS", "dipole_localisation_bound", "leading_eigenvalue",
+           "peak_localisation_error", "point_spread_peaks"]

@@ -69,12 +69,14 @@ def test_opm_spacing_like_spm(fsaverage_sphere):
 
 @pytest.mark.parametrize("builder,n", [(qs.arrays.neuromag306, 306), (qs.arrays.ctf275, 274)])
 def test_helmet_gap(builder, n, fsaverage_sphere, sphere_head):
-    for head in (fsaverage_sphere, sphere_head):
+    # mean gap: 2-4 cm is typical on real heads (Hamalainen et al. 1993); a 9 cm sphere
+    # is rounder than the helmet, so its mean gap runs a little larger
+    for head, max_mean in ((fsaverage_sphere, 0.035), (sphere_head, 0.045)):
         arr = builder(head)
         assert arr.n_channels == n
         gap = head.scalp_distance(arr.positions)
         assert gap.min() == pytest.approx(qs.arrays.DEFAULT_HELMET_GAP, abs=1e-4)
-        assert 0.02 < gap.mean() < 0.04  # typical SQUID coil-scalp distances
+        assert 0.02 < gap.mean() < max_mean
 
 
 def test_kernel_flux(fsaverage_sphere):

@@ -1,6 +1,6 @@
 """On-scalp OPMs see several times the signal power of SQUID magnetometers (Iivanainen
-et al. 2017 report 7.5x radial, 5.3x tangential; qsense's fsaverage BEM gives 5.2x and
-1.9x at ico-4 with its own coverage and standoffs)."""
+et al. 2017 report 7.5x radial, 5.3x tangential; qsense's fsaverage BEM gives 5.5x and
+2.0x at ico-4 with its own coverage and standoffs)."""
 
 import importlib.util
 from pathlib import Path

@@ -1,0 +1,134 @@
+"""How well any unbiased dipole fit can localise a source: the Cramer-Rao bound.
+
+Wraps :mod:`forward_models.fisher` (exact JAX derivatives of the Sarvas field through
+each coil's integration points) for qsense arrays and heads. For a current dipole in a
+spherically symmetric conductor with white Gaussian channel noise, the covariance of
+the fitted position is at least the position block of the inverse Fisher information
+(Mosher, Spencer, Leahy and Lewis 1993, Electroencephalogr. Clin. Neurophysiol.
+86:303). The bound is reached by least-squares fits at high SNR (tested against a
+Monte-Carlo of fits).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import xarray as xr
+
+import qsense as qs
+from forward_models import fisher
+
+__all__ = ["dipole_localisation_bound"]
+
+
+def _check_moments(moments, n, positions, origin):
+    q = np.atleast_2d(np.asarray(moments, dtype=float))
+    if q.shape == (1, 3) and n > 1:
+        q = np.broadcast_to(q, (n, 3))
+    if q.shape != (n, 3):
+        raise ValueError(f"moments must have shape (3,) or ({n}, 3) (A m), got {q.shape}")
+    if not np.all(np.isfinite(q)):
+        raise ValueError("moments must be finite (A m)")
+    norm = np.linalg.norm(q, axis=1)
+    if np.any(norm > 1e-3):
+        i = int(np.argmax(norm))
+        raise ValueError(f"moments must be in A m; moment {i} is {norm[i]:g} A m (brain "
+                         f"sources are 1e-9 to 1e-6 A m). Were nAm passed as A m?")
+    radial = positions - origin
+    radial /= np.linalg.norm(radial, axis=1, keepdims=True)
+    tangential = np.linalg.norm(q - np.sum(q * radial, axis=1, keepdims=True) * radial,
+                                axis=1)
+    if np.any(tangential <= 1e-6 * np.maximum(norm, 1e-300)):
+        i = int(np.argmin(tangential / np.maximum(norm, 1e-300)))
+        raise ValueError(f"moments must have a tangential part: moment {i} is zero or "
+                         f"radial, which a spherical conductor makes silent outside")
+    return q
+
+
+def _noise_std(array, noise_std, bandwidth):
+    if (noise_std is None) == (bandwidth is None):
+        raise ValueError("give exactly one of noise_std (T per channel) and bandwidth (Hz, "
+                         "with the array's noise floors)")
+    if bandwidth is not None:
+        if (isinstance(bandwidth, bool) or not isinstance(bandwidth, numbers.Real)
+                or not np.isfinite(bandwidth) or bandwidth <= 0):
+            raise ValueError(f"bandwidth must be a finite number of Hz > 0, got {bandwidth!r}")
+        return np.asarray(array.noise) * np.sqrt(float(bandwidth))
+    std = np.broadcast_to(np.asarray(noise_std, dtype=float), (len(array.names),)).copy()
+    if not np.all(np.isfinite(std)) or np.any(std <= 0):
+        raise ValueError(f"noise_std must be finite and > 0 (T), got {noise_std!r}")
+    if np.any(std > 1e-6):
+        raise ValueError(f"noise_std must be in tesla; got up to {std.max():g} T")
+    return std
+
+
+def dipole_localisation_bound(array: qs.SensorArray, head: qs.Head, positions, moments, *,
+                              noise_std=None, bandwidth=None,
+                              accuracy: str = "accurate") -> xr.Dataset:
+    """Cramer-Rao lower bound on the position error of a single-dipole fit.
+
+    Parameters
+    ----------
+    array : qsense.SensorArray
+    head : qsense.Head
+        With a spherical conductor (``Head.sphere`` or
+        ``Head.fsaverage(conductor="sphere")``).
+    positions : array_like, shape (n, 3)
+        True dipole positions, head frame, m (inside the conductor).
+    moments : array_like, shape (3,) or (n, 3)
+        True dipole moments, A m; the radial part is silent and ignored.
+    noise_std : float or array_like, shape (n_channels,), optional
+        White noise standard deviation of each channel in the fitted data, T (T/m for
+        planar gradiometers).
+    bandwidth : float, optional
+        Instead of ``noise_std``: noise equivalent bandwidth of one data sample, Hz;
+        the noise is ``array.noise * sqrt(bandwidth)``. For an evoked response averaged
+        over N trials of T seconds read ``1 / (N T)``.
+    accuracy : {"point", "normal", "accurate"}
+        Coil integration.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``covariance`` (source, axis, axis_) m^2; ``std`` (source, axis), m;
+        ``rms`` (source,), m: the square root of the covariance's trace, a bound on the
+        root-mean-square 3-D position error. ``inf`` where the fit is ill-posed.
+    """
+    if not isinstance(array, qs.SensorArray):
+        raise TypeError(f"array must be a qsense.SensorArray, got {type(array).__name__}")
+    if not isinstance(head, qs.Head):
+        raise TypeError(f"head must be a qsense.Head, got {type(head).__name__}")
+    if head.conductor != "sphere":
+        raise ValueError(f"head must have a spherical conductor for the Cramer-Rao bound, "
+                         f"got conductor {head.conductor!r}; use "
+                         f"Head.fsaverage(conductor='sphere') or Head.sphere()")
+    src = qs.sources.points(positions, head)
+    pos = src.positions
+    origin = np.asarray(head.sphere_origin, dtype=float)
+    q = _check_moments(moments, len(pos), pos, origin)
+    std = _noise_std(array, noise_std, bandwidth)
+    qs.leadfield(array, head, pos[:1], accuracy=accuracy)  # validates array, accuracy, gap
+    pts, nrm, w = array.coil_geometry(accuracy)
+    info = fisher.sphere_dipole_fisher(pts, nrm, w, pos, q, origin, std)
+    cov = np.asarray(fisher.position_covariance_bound(info))
+    std_xyz = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
+    rms = np.sqrt(np.trace(cov, axis1=1, axis2=2))
+    axes = ["x", "y", "z"]
+    coords = {"source": ("source", np.arange(len(pos)), {"long_name": "dipole index"}),
+              "axis": ("axis", axes, {"long_name": "head-frame axis"}),
+              "axis_": ("axis_", axes, {"long_name": "head-frame axis"})}
+    for k, name in enumerate(axes):
+        coords[f"source_{name}"] = ("source", pos[:, k],
+                                    {"units": "m", "long_name": f"dipole {name} (head)"})
+    return xr.Dataset(
+        {"covariance": (("source", "axis", "axis_"), cov,
+                        {"units": "m^2", "long_name": "Cramer-Rao bound on the position "
+                         "covariance"}),
+         "std": (("source", "axis"), std_xyz,
+                 {"units": "m", "long_name": "lower bound on the position error per axis"}),
+         "rms": (("source",), rms,
+                 {"units": "m", "long_name": "lower bound on the rms 3-D position error"})},
+        coords=coords,
+        attrs={"head": head.name, "sensor": array.sensor, "accuracy": accuracy,
+               "frame": "head"})
