@@ -2,7 +2,8 @@
 models."""
 
 from .cramer_rao import dipole_localisation_bound
+from .information import information_bits, total_information
 from .localisation import METHODS, leading_eigenvalue, peak_localisation_error, point_spread_peaks
 
-__all__ = ["METHODS", "dipole_localisation_bound", "leading_eigenvalue",
-           "peak_localisation_error", "point_spread_peaks"]
+__all__ = ["METHODS", "dipole_localisation_bound", "information_bits", "leading_eigenvalue",
+           "peak_localisation_error", "point_spread_peaks", "total_information"]

@@ -11,13 +11,13 @@ Monte-Carlo of fits).
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import xarray as xr
 
 import qsense as qs
 from forward_models import fisher
+
+from ._noise import channel_noise_std
 
 __all__ = ["dipole_localisation_bound"]
 
@@ -44,23 +44,6 @@ def _check_moments(moments, n, positions, origin):
         raise ValueError(f"moments must have a tangential part: moment {i} is zero or "
                          f"radial, which a spherical conductor makes silent outside")
     return q
-
-
-def _noise_std(array, noise_std, bandwidth):
-    if (noise_std is None) == (bandwidth is None):
-        raise ValueError("give exactly one of noise_std (T per channel) and bandwidth (Hz, "
-                         "with the array's noise floors)")
-    if bandwidth is not None:
-        if (isinstance(bandwidth, bool) or not isinstance(bandwidth, numbers.Real)
-                or not np.isfinite(bandwidth) or bandwidth <= 0):
-            raise ValueError(f"bandwidth must be a finite number of Hz > 0, got {bandwidth!r}")
-        return np.asarray(array.noise) * np.sqrt(float(bandwidth))
-    std = np.broadcast_to(np.asarray(noise_std, dtype=float), (len(array.names),)).copy()
-    if not np.all(np.isfinite(std)) or np.any(std <= 0):
-        raise ValueError(f"noise_std must be finite and > 0 (T), got {noise_std!r}")
-    if np.any(std > 1e-6):
-        raise ValueError(f"noise_std must be in tesla; got up to {std.max():g} T")
-    return std
 
 
 def dipole_localisation_bound(array: qs.SensorArray, head: qs.Head, positions, moments, *,
@@ -107,7 +90,7 @@ def dipole_localisation_bound(array: qs.SensorArray, head: qs.Head, positions, m
     pos = src.positions
     origin = np.asarray(head.sphere_origin, dtype=float)
     q = _check_moments(moments, len(pos), pos, origin)
-    std = _noise_std(array, noise_std, bandwidth)
+    std = channel_noise_std(array, noise_std, bandwidth)
     qs.leadfield(array, head, pos[:1], accuracy=accuracy)  # validates array, accuracy, gap
     pts, nrm, w = array.coil_geometry(accuracy)
     info = fisher.sphere_dipole_fisher(pts, nrm, w, pos, q, origin, std)
