@@ -28,8 +28,6 @@ The ``qsense budget`` command is :func:`add_budget_parser` + :func:`run_budget`.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import tomllib
 from pathlib import Path
 
@@ -38,6 +36,7 @@ import xarray as xr
 
 from forward_models import noise as fm_noise
 
+from ._io import atomic_write
 from .environment import Environment, channel_field, dipole_field, get_room
 
 __all__ = ["CONTRIBUTORS", "noise_budget", "mne_suppression", "plot_budget", "dominant",
@@ -321,20 +320,6 @@ def _array_for(sensor: str, n_sensors: int):
     return arrays.opm_on_scalp(head, n_sensors=n_sensors, sensor=sensor)
 
 
-def _atomic_write(path: Path, write):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def run_budget(args) -> xr.Dataset:
     """Run ``qsense budget``: compute, print, and optionally save and plot."""
     cfg = _settings(args)
@@ -369,7 +354,7 @@ def run_budget(args) -> xr.Dataset:
             f"{c} x{float(ds['attenuation'].sel(contributor=c)):.3g}"
             for c in ("interference", "power_line")))
     if cfg["output"]:
-        _atomic_write(Path(cfg["output"]), lambda p: ds.to_netcdf(p))
+        atomic_write(Path(cfg["output"]), lambda p: ds.to_netcdf(p))
         print(f"wrote {cfg['output']}")
     if cfg["plot"]:
         import matplotlib
@@ -378,7 +363,7 @@ def run_budget(args) -> xr.Dataset:
         import matplotlib.pyplot as plt
 
         ax = plot_budget(ds)
-        _atomic_write(Path(cfg["plot"]), lambda p: ax.figure.savefig(
+        atomic_write(Path(cfg["plot"]), lambda p: ax.figure.savefig(
             p, dpi=120, format=Path(cfg["plot"]).suffix.lstrip(".") or "png"))
         plt.close(ax.figure)
         print(f"wrote {cfg['plot']}")

@@ -41,8 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_info = sub.add_parser("info", help="list heads, arrays and sensor presets")
     p_info.set_defaults(func=_cmd_info)
     from .budget import add_budget_parser
+    from .compare_cli import add_compare_parser
 
     add_budget_parser(sub)
+    add_compare_parser(sub)
     return parser
 
 
