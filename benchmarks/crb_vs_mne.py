@@ -19,9 +19,9 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
+from _timing import best_of, print_side_by_side
 
 N_DIPOLES = 2000
 STEP = 1e-5  # m, central-difference step (error O(STEP^2), well under 1e-6 relative)
@@ -101,21 +101,11 @@ def main(repeats=3):
     out = subprocess.run([sys.executable, "-c", COLD, str(N_DIPOLES)], capture_output=True,
                          text=True, env=env, check=True)
     cold = json.loads(out.stdout.strip().splitlines()[-1])["cold"]
-    warm, peer = [], []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        dipole_localisation_bound(arr, head, pos, mom, bandwidth=1.0)
-        warm.append(time.perf_counter() - t)
-    for _ in range(max(1, repeats - 1)):
-        t = time.perf_counter()
-        mne_bound(arr, head, pos, mom, std)
-        peer.append(time.perf_counter() - t)
-    tq, tm = min(warm), min(peer)
-    print(f"MNE finite differences    : {tm:8.3f} s (best of {len(peer)})")
-    print(f"qsense bound, cold        : {cold:8.3f} s (fresh process, compile included)")
-    print(f"qsense bound, warm        : {tq:8.3f} s (best of {len(warm)})")
-    print(f"ratio MNE/qsense cold     : {tm / cold:8.1f} x")
-    print(f"ratio MNE/qsense warm     : {tm / tq:8.1f} x")
+    tq = best_of(lambda: dipole_localisation_bound(arr, head, pos, mom, bandwidth=1.0),
+                 repeats)
+    tm = best_of(lambda: mne_bound(arr, head, pos, mom, std), repeats - 1)
+    print_side_by_side("MNE finite differences", tm, repeats - 1, "qsense bound", cold, tq,
+                       repeats)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,9 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
+from _timing import best_of, print_side_by_side
 
 COLD = r"""
 import time, json, sys
@@ -87,22 +87,11 @@ def main():
                          env=env, check=True)
     cold = json.loads(out.stdout.strip().splitlines()[-1])["cold"]
 
-    warm = []
-    for _ in range(args.repeats):
-        t = time.perf_counter()
-        qs.leadfield(arr, head, src)
-        warm.append(time.perf_counter() - t)
-    mne_t = []
-    for _ in range(max(1, args.repeats - 1)):
-        t = time.perf_counter()
-        mne.make_forward_solution(info, None, msrc, sphere, eeg=False)
-        mne_t.append(time.perf_counter() - t)
-    tq, tm = min(warm), min(mne_t)
-    print(f"MNE make_forward_solution : {tm:8.3f} s (best of {len(mne_t)})")
-    print(f"qsense leadfield, cold    : {cold:8.3f} s (fresh process, compile included)")
-    print(f"qsense leadfield, warm    : {tq:8.3f} s (best of {len(warm)})")
-    print(f"ratio MNE/qsense cold     : {tm / cold:8.1f} x")
-    print(f"ratio MNE/qsense warm     : {tm / tq:8.1f} x")
+    tq = best_of(lambda: qs.leadfield(arr, head, src), args.repeats)
+    tm = best_of(lambda: mne.make_forward_solution(info, None, msrc, sphere, eeg=False),
+                 args.repeats - 1)
+    print_side_by_side("MNE make_forward_solution", tm, args.repeats - 1, "qsense leadfield",
+                       cold, tq, args.repeats)
 
     if args.memory:
         for n in (100_000,):
