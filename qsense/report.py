@@ -45,14 +45,12 @@ def _png(fig) -> str:
 
 
 def _figures(ds: xr.Dataset) -> list[tuple[str, str]]:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the user's backend is left alone
 
     labels = [str(v) for v in ds["array_label"].values]
     figs = []
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    fig = Figure(figsize=(10, 3.4))
+    axes = fig.subplots(1, 2)
     axes[0].bar(labels, ds["information"].values, color="C0")
     axes[0].set_ylabel("total information (bit / sample)")
     axes[1].bar(labels, ds["snr"].median("source").values, color="C1")
@@ -61,10 +59,10 @@ def _figures(ds: xr.Dataset) -> list[tuple[str, str]]:
     for ax in axes:
         ax.tick_params(axis="x", rotation=20)
     figs.append(("Information and signal-to-noise ratio", _png(fig)))
-    plt.close(fig)
 
     methods = [str(m) for m in ds["method"].values]
-    fig, axes = plt.subplots(1, len(methods), figsize=(4 * len(methods), 3.4), sharey=True)
+    fig = Figure(figsize=(4 * len(methods), 3.4))
+    axes = fig.subplots(1, len(methods), sharey=True)
     for ax, method in zip(np.atleast_1d(axes), methods, strict=True):
         for label, a in zip(labels, ds["array"].values, strict=True):
             err = np.sort(pick(ds["ple"], a, method).values) * 1e3
@@ -74,9 +72,9 @@ def _figures(ds: xr.Dataset) -> list[tuple[str, str]]:
     np.atleast_1d(axes)[0].set_ylabel("fraction of sources")
     np.atleast_1d(axes)[0].legend(fontsize=8)
     figs.append(("Peak localisation error of noiseless dipoles (cumulative)", _png(fig)))
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.subplots()
     depth = ds["depth"].values * 1e3
     for label, a in zip(labels, ds["array"].values, strict=True):
         ax.semilogy(depth, ds["crb"].sel(array=a).values * 1e3, ".", ms=2, label=label)
@@ -84,7 +82,6 @@ def _figures(ds: xr.Dataset) -> list[tuple[str, str]]:
     ax.set_ylabel("Cramer-Rao bound, rms (mm)")
     ax.legend(fontsize=8, markerscale=4)
     figs.append(("Best possible dipole-fit precision against depth", _png(fig)))
-    plt.close(fig)
     return figs
 
 
