@@ -354,6 +354,16 @@ def _check_d(Dt):
         raise ValueError(f"D (at the given temperature) must be > 0 Hz; got {v}")
 
 
+def _checked_inputs(B, D, temperature, rotation):
+    """Validated field, temperature-shifted D and rotation matrix for the jitted cores."""
+    _check_field(B)
+    _check_rotation(rotation)
+    Dt = zero_field_splitting(D, temperature)
+    _check_d(Dt)
+    R = jnp.eye(3) if rotation is None else jnp.asarray(rotation, float)
+    return jnp.asarray(B, float), Dt, R
+
+
 def energy_levels(B, D=D_ZFS, E=0.0, temperature=None, gamma=GAMMA_NV, rotation=None):
     """Eigenvalues of the NV ground-state Hamiltonian, sorted ascending, in Hz.
 
@@ -364,12 +374,8 @@ def energy_levels(B, D=D_ZFS, E=0.0, temperature=None, gamma=GAMMA_NV, rotation=
     -------
     array (..., 4, 3) in Hz.
     """
-    _check_field(B)
-    _check_rotation(rotation)
-    Dt = zero_field_splitting(D, temperature)
-    _check_d(Dt)
-    R = jnp.eye(3) if rotation is None else jnp.asarray(rotation, float)
-    return _levels_jit(jnp.asarray(B, float), Dt, jnp.asarray(E, float), gamma, R)
+    B, Dt, R = _checked_inputs(B, D, temperature, rotation)
+    return _levels_jit(B, Dt, jnp.asarray(E, float), gamma, R)
 
 
 @jax.jit
@@ -410,12 +416,8 @@ def resonance_frequencies(B, D=D_ZFS, E=0.0, temperature=None, gamma=GAMMA_NV, r
     -------
     array (..., 4, 2) in Hz, ascending along the last axis.
     """
-    _check_field(B)
-    _check_rotation(rotation)
-    Dt = zero_field_splitting(D, temperature)
-    _check_d(Dt)
-    R = jnp.eye(3) if rotation is None else jnp.asarray(rotation, float)
-    return _resonances_jit(jnp.asarray(B, float), Dt, jnp.asarray(E, float), gamma, R)
+    B, Dt, R = _checked_inputs(B, D, temperature, rotation)
+    return _resonances_jit(B, Dt, jnp.asarray(E, float), gamma, R)
 
 
 @jax.jit
@@ -606,8 +608,7 @@ def odmr_spectrum(freqs, B, contrast=0.01, linewidth=1e6, D=D_ZFS, E=0.0, temper
     _check_range("contrast", contrast, lo=0.0, hi=1.0)
     _check_range("linewidth", linewidth, lo=0.0, lo_open=True, what=" Hz")
     _check_finite("freqs", freqs)
-    _check_field(B)
-    _check_rotation(rotation)
+    B, Dt, R = _checked_inputs(B, D, temperature, rotation)
     if isotope is None:
         shifts, w = np.zeros(1), np.ones(1)
     elif isotope in HYPERFINE:
@@ -617,10 +618,7 @@ def odmr_spectrum(freqs, B, contrast=0.01, linewidth=1e6, D=D_ZFS, E=0.0, temper
     else:
         raise ValueError(
             f"isotope must be one of {sorted(HYPERFINE)} or None; got {isotope!r}")
-    Dt = zero_field_splitting(D, temperature)
-    _check_d(Dt)
-    R = jnp.eye(3) if rotation is None else jnp.asarray(rotation, float)
-    return _odmr_spectrum_jit(jnp.asarray(freqs, float), jnp.asarray(B, float), Dt,
+    return _odmr_spectrum_jit(jnp.asarray(freqs, float), B, Dt,
                               jnp.asarray(E, float), gamma, R, jnp.asarray(contrast, float),
                               jnp.asarray(linewidth, float), shifts, w)
 
