@@ -16,6 +16,7 @@ import xarray as xr
 
 import qsense as qs
 from forward_models import fisher
+from qsense.forward import check_geometry
 
 from ._noise import channel_noise_std
 
@@ -86,13 +87,11 @@ def dipole_localisation_bound(array: qs.SensorArray, head: qs.Head, positions, m
         raise ValueError(f"head must have a spherical conductor for the Cramer-Rao bound, "
                          f"got conductor {head.conductor!r}; use "
                          f"Head.fsaverage(conductor='sphere') or Head.sphere()")
-    src = qs.sources.points(positions, head)
-    pos = src.positions
+    pos = check_geometry(array, head, positions).positions  # inside, sensors outside
     origin = np.asarray(head.sphere_origin, dtype=float)
     q = _check_moments(moments, len(pos), pos, origin)
     std = channel_noise_std(array, noise_std, bandwidth)
-    qs.leadfield(array, head, pos[:1], accuracy=accuracy)  # validates array, accuracy, gap
-    pts, nrm, w = array.coil_geometry(accuracy)
+    pts, nrm, w = array.coil_geometry(accuracy)  # validates accuracy
     info = fisher.sphere_dipole_fisher(pts, nrm, w, pos, q, origin, std)
     cov = np.asarray(fisher.position_covariance_bound(info))
     std_xyz = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))

@@ -16,7 +16,7 @@ from .head import Head
 from .sensor_array import SensorArray
 from .sources import SourceSpace, points
 
-__all__ = ["leadfield", "make_forward", "DEFAULT_MEMORY_BUDGET"]
+__all__ = ["leadfield", "make_forward", "check_geometry", "DEFAULT_MEMORY_BUDGET"]
 
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
 """Bytes of intermediate arrays one chunk of sources may use (the output array, 24 bytes
@@ -25,7 +25,12 @@ per channel and source, comes on top)."""
 _BYTES_PER_POINT_SOURCE = 8 * 12  # fused kernels keep a few (point, source) temporaries
 
 
-def _check_inputs(array, head, sources):
+def check_geometry(array, head, sources):
+    """Validate an array, a head and sources for a forward computation.
+
+    Checks types, that the sources lie inside the conductor and that no channel is on
+    or inside the scalp. Returns the sources as a :class:`SourceSpace`.
+    """
     if not isinstance(array, SensorArray):
         raise TypeError(f"array must be a qsense.SensorArray, got {type(array).__name__}")
     if not isinstance(head, Head):
@@ -117,7 +122,7 @@ def leadfield(
         T/(A m) for magnetometers and axial gradiometers, T/(A m**2) for planar
         gradiometers (the ``units`` coordinate on ``channel`` says which).
     """
-    src = _check_inputs(array, head, sources)
+    src = check_geometry(array, head, sources)
     data = _compute(array, head, src, accuracy, memory_budget)
     return _to_dataarray(data, array, head, src, accuracy)
 
@@ -195,7 +200,7 @@ def make_forward(array: SensorArray, head: Head, sources, *, accuracy: str = "ac
     import mne
     from mne.io.constants import FIFF
 
-    src = _check_inputs(array, head, sources)
+    src = check_geometry(array, head, sources)
     data = _compute(array, head, src, accuracy, memory_budget).reshape(array.n_channels, -1)
     info = array.to_info()
     mri_head_t = mne.transforms.Transform("mri", "head", np.linalg.inv(head.head_mri_t))
