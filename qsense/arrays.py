@@ -20,6 +20,7 @@ __all__ = [
     "ctf275",
     "kernel_flux",
     "helmet_placement",
+    "scalp_lattice",
     "AXES",
     "DEFAULT_HELMET_GAP",
 ]
@@ -156,8 +157,7 @@ def opm_on_scalp(
             f"standoff={standoff!r} m is too large for an on-scalp sensor (allowed <= 0.1 m); "
             "was it given in millimetres?"
         )
-    dirs = _cap_directions(n_sensors, *coverage_deg)
-    pos, normal = _on_scalp(head, dirs, standoff)
+    pos, normal = scalp_lattice(head, n_sensors, standoff, coverage_deg=coverage_deg)
     frames = _frames_from_ez(normal)  # ex: polar tangential, ey: azimuthal
     ex, ey, ez = frames[:, 0], frames[:, 1], frames[:, 2]
     per_sensor = {
@@ -183,6 +183,24 @@ def opm_on_scalp(
         kind="opm",
         sensor=preset.name,
     )
+
+
+def scalp_lattice(head: Head, n_sensors: int, standoff: float, *,
+                  coverage_deg: tuple[float, float] = (100.0, 65.0)):
+    """Evenly spread points ``standoff`` outside the upper scalp, and the scalp normals.
+
+    The lattice of :func:`opm_on_scalp` (Fibonacci directions from the conductor
+    sphere's centre, cast onto the scalp), for builders of other on-scalp sensors.
+
+    Returns
+    -------
+    positions : ndarray, shape (n_sensors, 3)
+        Head frame, m.
+    normals : ndarray, shape (n_sensors, 3)
+        Outward scalp normals (unit vectors).
+    """
+    _check_head(head)
+    return _on_scalp(head, _cap_directions(n_sensors, *coverage_deg), standoff)
 
 
 def _on_scalp(head: Head, dirs: np.ndarray, standoff: float):

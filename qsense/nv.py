@@ -24,7 +24,7 @@ from forward_models import nv as _nv
 from .sensor_array import SensorArray
 
 __all__ = ["NVPreset", "NV_PRESETS", "get_nv_preset", "nv_sensors", "nv_gradiometers",
-           "nv_pixel_grid"]
+           "nv_pixel_grid", "nv_on_scalp"]
 
 POINT_MAGNETOMETER = 2000  # MNE coil type
 
@@ -298,6 +298,42 @@ def nv_sensors(positions, orientations, sensor="nv_bulk", names=None) -> SensorA
     loc = np.concatenate([pos, _frames(ez)], axis=1)
     return SensorArray(names=names, coil_types=np.full(n, p.coil_type), loc=loc, kind="nv",
                        sensor=p.name, noise=np.full(n, p.noise_floor))
+
+
+def nv_on_scalp(head, n_sensors: int = 64, sensor="nv_flux_concentrator",
+                standoff: float | None = None) -> SensorArray:
+    """NV magnetometers on the on-scalp OPM lattice, reading the radial field.
+
+    The positions are those of :func:`qsense.arrays.opm_on_scalp` (an even Fibonacci
+    lattice over the upper scalp), each ``standoff`` outside the scalp along its normal.
+
+    Parameters
+    ----------
+    head : qsense.Head
+    n_sensors : int
+        Number of sensors (1-1000).
+    sensor : str or NVPreset
+        NV preset; sets the noise floor and the default standoff.
+    standoff : float, optional
+        Scalp to sensing-volume distance, m (default: the preset's).
+
+    Returns
+    -------
+    SensorArray with kind "nv", coil type 2000, names "NV001", ...
+    """
+    from .arrays import scalp_lattice
+
+    p = get_nv_preset(sensor)
+    if isinstance(n_sensors, bool) or not isinstance(n_sensors, int | np.integer):
+        raise TypeError(f"n_sensors must be an int, got {n_sensors!r}")
+    if not 1 <= n_sensors <= 1000:
+        raise ValueError(f"n_sensors must be between 1 and 1000, got {n_sensors}")
+    standoff = p.standoff if standoff is None else standoff
+    if not (isinstance(standoff, int | float) and math.isfinite(standoff)
+            and 0 <= standoff <= 0.1):
+        raise ValueError(f"standoff must be a distance in [0, 0.1] m, got {standoff!r}")
+    pos, normal = scalp_lattice(head, int(n_sensors), float(standoff))
+    return nv_sensors(pos, normal, sensor=p)
 
 
 def nv_gradiometers(positions, orientations, baseline=0.02, sensor="nv_bulk",

@@ -191,6 +191,12 @@ class SensorArray:
         return out
 
     @property
+    def head_mounted(self) -> bool:
+        """Whether the sensors move with the head (on-scalp OPM and NV sensors) rather
+        than sitting in a fixed helmet (SQUIDs)."""
+        return all(p.head_mounted for p in self.channel_presets)
+
+    @property
     def channel_presets(self) -> tuple:
         """The :class:`~qsense.sensors.SensorPreset` of each channel."""
         return tuple(self._channel_presets())

@@ -80,6 +80,12 @@ class SensorPreset:
                 f"{self.standoff!r}; was it given in millimetres?"
             )
 
+    @property
+    def head_mounted(self) -> bool:
+        """Whether the sensor is worn on the head (OPM, NV) rather than held in a fixed
+        helmet (SQUID)."""
+        return self.kind != "squid"
+
     def replace(self, **changes) -> SensorPreset:
         """Return a copy with some figures changed (validated again)."""
         return dataclasses.replace(self, **changes)
