@@ -100,6 +100,24 @@ class NVPreset:
         if self.standoff > 0.1:
             raise ValueError(f"standoff must be in metres (< 0.1 m), got {self.standoff!r}")
 
+    @property
+    def head_mounted(self) -> bool:
+        """NV sensors are worn on the head or body."""
+        return True
+
+    def default_array(self, head, n_sensors: int = 32):
+        """``n_sensors`` NV magnetometers on the scalp (:func:`nv_on_scalp`).
+
+        A wide-field microscope preset (``pixel_pitch > 0``) describes one pixel, not a
+        sensor that can be worn: use :func:`nv_pixel_grid` for it.
+        """
+        if self.pixel_pitch > 0:
+            raise ValueError(
+                f"sensor={self.name!r} is a wide-field microscope preset (per "
+                f"{self.pixel_pitch * 1e6:g} um pixel), not an on-head sensor; build its "
+                "pixel grid with qsense.nv.nv_pixel_grid")
+        return nv_on_scalp(head, n_sensors, sensor=self)
+
     def replace(self, **changes) -> NVPreset:
         """A copy with some figures changed (validated again)."""
         return dataclasses.replace(self, **changes)

@@ -86,6 +86,23 @@ class SensorPreset:
         helmet (SQUID)."""
         return self.kind != "squid"
 
+    def default_array(self, head, n_sensors: int = 32):
+        """The array this sensor is usually worn in, on ``head``.
+
+        OPMs: ``n_sensors`` radial sensors on the scalp (:func:`qsense.arrays.opm_on_scalp`);
+        SQUIDs: their helmet (the channels of this preset's coil type).
+        """
+        from . import arrays
+
+        if self.kind == "opm":
+            return arrays.opm_on_scalp(head, n_sensors=n_sensors, sensor=self.name)
+        if self.name.startswith("neuromag"):
+            arr = arrays.neuromag306(head)
+            keep = [n for n, c in zip(arr.names, arr.coil_types, strict=True)
+                    if int(c) == self.coil_type]
+            return arr.pick(keep).replace(sensor=self.name)
+        return arrays.ctf275(head)
+
     def replace(self, **changes) -> SensorPreset:
         """Return a copy with some figures changed (validated again)."""
         return dataclasses.replace(self, **changes)
@@ -275,6 +292,10 @@ def get_preset(name: str | SensorPreset) -> SensorPreset:
     try:
         return PRESETS[name]
     except KeyError:
+        from .nv import NV_PRESETS
+
+        if name in NV_PRESETS:
+            return NV_PRESETS[name]
         raise ValueError(
             f"sensor={name!r} is not a known preset; allowed: {', '.join(preset_names())}"
         ) from None
