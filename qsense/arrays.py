@@ -11,7 +11,7 @@ from scipy.optimize import brentq, minimize_scalar
 
 from .head import Head
 from .sensor_array import SensorArray
-from .sensors import get_preset
+from .sensors import OPMPreset, get_preset
 from .surfaces import fit_sphere
 
 __all__ = [
@@ -40,6 +40,14 @@ parameter of every helmet builder."""
 def _check_head(head):
     if not isinstance(head, Head):
         raise TypeError(f"head must be a qsense.Head, got {type(head).__name__}")
+
+
+def _opm_preset(sensor) -> OPMPreset:
+    preset = get_preset(sensor)
+    if not isinstance(preset, OPMPreset):
+        raise ValueError(f"sensor={preset.name!r} is a {preset.kind} preset; an OPM preset is "
+                         "needed")
+    return preset
 
 
 def _frames_from_ez(ez: np.ndarray, up=(0.0, 0.0, 1.0)) -> np.ndarray:
@@ -136,9 +144,7 @@ def opm_on_scalp(
         ``OPM001`` (single axis) or ``OPM001_R``, ``OPM001_T``, ``OPM001_T2``.
     """
     _check_head(head)
-    preset = get_preset(sensor)
-    if preset.kind != "opm":
-        raise ValueError(f"sensor={sensor!r} is a {preset.kind} preset; an OPM preset is needed")
+    preset = _opm_preset(sensor)
     if axes not in AXES:
         raise ValueError(f"axes={axes!r} is not allowed; use one of {AXES}")
     if axes not in preset.axes:
@@ -180,8 +186,7 @@ def opm_on_scalp(
         loc=np.array(locs),
         dev_head_t=np.eye(4),
         sensor_index=np.array(index),
-        kind="opm",
-        sensor=preset.name,
+        sensor=preset,
     )
 
 
@@ -291,8 +296,7 @@ def _canonical(system: str):
     import mne
 
     info = mne.channels.read_meg_canonical_info(system, verbose=False)
-    arr = SensorArray.from_info(info, kind="squid",
-                                sensor="neuromag306" if system == "neuromag" else system)
+    arr = SensorArray.from_info(info, sensor="neuromag306" if system == "neuromag" else system)
     # channels at one location (a Neuromag triplet) belong to one sensor
     _, index = np.unique(np.round(arr.loc[:, :3], 3), axis=0, return_inverse=True)
     return arr.replace(sensor_index=index.ravel())
@@ -362,9 +366,7 @@ def kernel_flux(head: Head, *, sensor: str = "kernel_flux",
     import mne
 
     _check_head(head)
-    preset = get_preset(sensor)
-    if preset.kind != "opm":
-        raise ValueError(f"sensor={sensor!r} is a {preset.kind} preset; an OPM preset is needed")
+    preset = _opm_preset(sensor)
     standoff = preset.standoff if standoff is None else standoff
     if not np.isfinite(standoff) or not 0 <= standoff <= 0.1:
         raise ValueError(f"standoff must be in [0, 0.1] m, got {standoff!r}")
@@ -379,6 +381,5 @@ def kernel_flux(head: Head, *, sensor: str = "kernel_flux",
         names=names,
         coil_types=np.full(len(names), preset.coil_type),
         loc=_loc(pos, _frames_from_ez(normal)),
-        kind="opm",
-        sensor=preset.name,
+        sensor=preset,
     )

@@ -4,35 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import sensors as _sensors
 from .coils import CoilPoints, channel_coil_points, coil_definition
-from .sensors import get_preset
 
-__all__ = ["SensorArray", "KINDS", "PRESET_FOR_COIL"]
+__all__ = ["SensorArray"]
 
-KINDS = ("opm", "squid", "nv")
-
-PRESET_FOR_COIL = {
-    3024: "neuromag_mag",
-    3022: "neuromag_mag",
-    3023: "neuromag_mag",
-    3012: "neuromag_grad",
-    3013: "neuromag_grad",
-    3014: "neuromag_grad",
-    5001: "ctf_axial",
-    8001: "quspin_gen2",
-    8002: "quspin_gen3_dual",
-    8101: "fieldline_hedscan",
-    8201: "kernel_flux",
-    2000: "point",
-}
-"""Default sensor preset for each MNE coil type (used when an array mixes types)."""
-
-_OPM_COILS = {8001, 8002, 8101, 8201}
 _MAX_DEVICE_RADIUS = 1.0  # m: no wearable or helmet channel is a metre from the origin
+_PRESET_RECORD = "qsense sensor presets: "
+"""Prefix of the line of ``info["description"]`` that records the channels whose preset
+their coil type alone does not say (NV sensors are point magnetometers, coil type 2000,
+like the ideal ``point`` preset)."""
 
 
 def _readonly(a, dtype=float):
@@ -60,14 +46,21 @@ class SensorArray:
     sensor_index : array_like of int, shape (n,), optional
         Physical sensor of each channel (dual/triaxial OPMs: 2 or 3 channels share an
         index). Default: one sensor per channel.
-    kind : {"opm", "squid", "nv"}
-    sensor : str
-        Sensor preset name (see :mod:`qsense.sensors`) or, for arrays mixing coil types
-        (Neuromag: magnetometers and gradiometers), a label; then each channel's preset
-        follows from its coil type (:data:`PRESET_FOR_COIL`).
+    kind : str, optional
+        Sensor family ("opm", "squid", "nv"); it follows from the presets, and when
+        given must agree with them.
+    sensor : str or SensorPreset or sequence, optional
+        Which sensor the channels are (see :mod:`qsense.sensors`): one preset (name or
+        object) for every channel, or one per channel. A str that is not a preset name
+        is a label for an array whose channels are of their coil types' default presets
+        (:func:`qsense.sensors.preset_for_coil`; Neuromag: magnetometers and
+        gradiometers); so is None (the default).
     noise : array_like, shape (n,), optional
         White noise floor per channel, T/sqrt(Hz) (T/(m sqrt(Hz)) for planar
         gradiometers). Default: from each channel's preset.
+    presets : sequence of str or SensorPreset, length n, optional
+        The preset of each channel; overrides ``sensor`` (which is then only a label).
+        After construction this holds the :class:`~qsense.sensors.SensorPreset` objects.
 
     Notes
     -----
@@ -80,9 +73,10 @@ class SensorArray:
     loc: np.ndarray
     dev_head_t: np.ndarray = None
     sensor_index: np.ndarray = None
-    kind: str = "opm"
-    sensor: str = "point"
+    kind: str | None = None
+    sensor: object = None
     noise: np.ndarray = None
+    presets: tuple = None
 
     def __post_init__(self):
         names = tuple(self.names) if not isinstance(self.names, str) else None
@@ -149,11 +143,13 @@ class SensorArray:
         sensor_index = _readonly(sensor_index, int)
         if sensor_index.shape != (n,):
             raise ValueError(f"sensor_index must have shape ({n},), got {sensor_index.shape}")
-        if self.kind not in KINDS:
-            raise ValueError(f"kind={self.kind!r} is not allowed; use one of {KINDS}")
-        if not isinstance(self.sensor, str):
-            raise TypeError(f"sensor must be a str (preset name or label), got {self.sensor!r}")
-        presets = self._channel_presets(coil_types)
+        presets = _resolve_presets(self.sensor, self.presets, coil_types, names)
+        families = sorted({p.kind for p in presets})
+        kind = families[0] if len(families) == 1 else "mixed"
+        if self.kind is not None and self.kind != kind:
+            raise ValueError(f"kind={self.kind!r} does not match the channels' presets, "
+                             f"which are {kind!r} sensors")
+        label = _label(self.sensor, presets)
         noise = (
             np.array([p.noise_floor for p in presets]) if self.noise is None else self.noise
         )
@@ -167,39 +163,23 @@ class SensorArray:
             ("dev_head_t", dev_head_t),
             ("sensor_index", sensor_index),
             ("noise", noise),
+            ("presets", presets),
+            ("kind", kind),
+            ("sensor", label),
         ):
             object.__setattr__(self, field, value)
 
     # ------------------------------------------------------------------ presets
-    def _channel_presets(self, coil_types=None):
-        coil_types = self.coil_types if coil_types is None else coil_types
-        try:
-            single = get_preset(self.sensor)
-        except ValueError:
-            single = None
-        if single is not None and np.all(coil_types == single.coil_type):
-            return [single] * len(coil_types)
-        out = []
-        for ct in coil_types:
-            name = PRESET_FOR_COIL.get(int(ct))
-            if name is None:
-                raise ValueError(
-                    f"sensor={self.sensor!r} is not a preset for coil type {int(ct)} and no "
-                    f"default preset exists for it; give noise explicitly"
-                )
-            out.append(get_preset(name))
-        return out
-
     @property
     def head_mounted(self) -> bool:
         """Whether the sensors move with the head (on-scalp OPM and NV sensors) rather
         than sitting in a fixed helmet (SQUIDs)."""
-        return all(p.head_mounted for p in self.channel_presets)
+        return all(p.head_mounted for p in self.presets)
 
     @property
     def channel_presets(self) -> tuple:
         """The :class:`~qsense.sensors.SensorPreset` of each channel."""
-        return tuple(self._channel_presets())
+        return self.presets
 
     # --------------------------------------------------------------- geometry
     @property
@@ -253,7 +233,16 @@ class SensorArray:
 
     # ------------------------------------------------------------------ edits
     def replace(self, **changes) -> SensorArray:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again).
+
+        A new ``sensor`` (without ``presets``) sets every channel's preset again, and
+        with it the noise floors unless ``noise`` is given too.
+        """
+        if "sensor" in changes and "presets" not in changes:
+            changes["presets"] = None
+            changes.setdefault("noise", None)
+        elif "presets" in changes:
+            changes.setdefault("noise", None)
         return dataclasses.replace(self, **changes)
 
     def pick(self, picks) -> SensorArray:
@@ -265,9 +254,9 @@ class SensorArray:
             loc=self.loc[idx],
             dev_head_t=self.dev_head_t,
             sensor_index=self.sensor_index[idx],
-            kind=self.kind,
             sensor=self.sensor,
             noise=self.noise[idx],
+            presets=tuple(self.presets[i] for i in idx),
         )
 
     def __repr__(self):
@@ -307,6 +296,9 @@ class SensorArray:
             info["dev_head_t"] = mne.transforms.Transform(
                 "meg", "head", np.array(self.dev_head_t)
             )
+            record = _preset_record(self)
+            if record:
+                info["description"] = record
         info._check_consistency()
         return info
 
@@ -315,18 +307,22 @@ class SensorArray:
                   noise=None) -> SensorArray:
         """Build from any ``mne.Info`` with MEG channels (reference channels excluded).
 
+        Each channel's preset is the one qsense recorded in ``info["description"]``
+        when it wrote the Info (:meth:`to_info`; it survives FIF files), else the
+        default preset of its coil type (:func:`qsense.sensors.preset_for_coil`).
+
         Parameters
         ----------
         info : mne.Info
         kind : {"opm", "squid", "nv"}, optional
-            Inferred from the coil types when not given (OPM coil types 8001, 8002, 8101,
-            8201 and point magnetometers give "opm"; anything else "squid").
+            Checked against the presets when given.
         sensor : str, optional
-            Preset name or label; inferred from the coil types when not given.
+            A preset name for every channel, or a label.
         noise : array_like, optional
             Per-channel white noise; default from the presets.
         """
         import mne
+        from mne.io.constants import FIFF
 
         if not isinstance(info, mne.Info):
             raise TypeError(f"info must be an mne.Info, got {type(info).__name__}")
@@ -334,33 +330,87 @@ class SensorArray:
         if len(picks) == 0:
             raise ValueError("info has no MEG channels")
         chs = [info["chs"][i] for i in picks]
-        coil_types = np.array([c["coil_type"] for c in chs], dtype=int)
-        if kind is None:
-            kind = "opm" if set(coil_types) <= (_OPM_COILS | {2000}) else "squid"
-        if sensor is None:
-            uniq = sorted(set(coil_types.tolist()))
-            if len(uniq) == 1 and uniq[0] in PRESET_FOR_COIL:
-                sensor = PRESET_FOR_COIL[uniq[0]]
-            else:
-                sensor = "mixed"
         frames = {c["coord_frame"] for c in chs}
-        from mne.io.constants import FIFF
-
         if frames - {FIFF.FIFFV_COORD_DEVICE, FIFF.FIFFV_COORD_UNKNOWN}:
             raise ValueError(
                 f"MEG channel locations must be in the device frame, got frames {frames}"
             )
+        names = tuple(c["ch_name"] for c in chs)
+        presets = None
+        if sensor is None or sensor not in _sensors.PRESETS:
+            recorded = _read_preset_record(info.get("description"))
+            presets = tuple(recorded.get(n) or _sensors.preset_for_coil(c["coil_type"])
+                            for n, c in zip(names, chs, strict=True))
         dev_head_t = info["dev_head_t"]
         dev_head_t = np.eye(4) if dev_head_t is None else np.array(dev_head_t["trans"])
         return cls(
-            names=tuple(c["ch_name"] for c in chs),
-            coil_types=coil_types,
+            names=names,
+            coil_types=np.array([c["coil_type"] for c in chs], dtype=int),
             loc=np.array([c["loc"] for c in chs]),
             dev_head_t=dev_head_t,
             kind=kind,
             sensor=sensor,
             noise=noise,
+            presets=presets,
         )
+
+
+def _resolve_presets(sensor, presets, coil_types, names) -> tuple:
+    """One :class:`~qsense.sensors.SensorPreset` per channel (see SensorArray)."""
+    n = len(names)
+    if presets is None and isinstance(sensor, _sensors.SensorPreset):
+        presets = (sensor,) * n
+    elif presets is None and isinstance(sensor, str) and sensor in _sensors.PRESETS:
+        presets = (_sensors.PRESETS[sensor],) * n
+    elif presets is None and sensor is not None and not isinstance(sensor, str):
+        presets = tuple(sensor)
+    if presets is None:
+        try:
+            return tuple(_sensors.preset_for_coil(ct) for ct in coil_types)
+        except ValueError as err:
+            raise ValueError(f"sensor={sensor!r} is not a preset: {err}") from None
+    presets = tuple(_sensors.get_preset(p) for p in presets)
+    if len(presets) != n:
+        raise ValueError(f"presets must name one preset per channel ({n}), got "
+                         f"{len(presets)}")
+    for name, ct, p in zip(names, coil_types, presets, strict=True):
+        if int(ct) not in p.coil_types:
+            raise ValueError(f"channel {name!r} has coil type {int(ct)}, but its sensor "
+                             f"{p.name!r} has coil type(s) {list(p.coil_types)}")
+    return presets
+
+
+def _label(sensor, presets) -> str:
+    if isinstance(sensor, str):
+        return sensor
+    if isinstance(sensor, _sensors.SensorPreset):
+        return sensor.name
+    return "+".join(sorted({p.name for p in presets}))
+
+
+def _preset_record(array) -> str:
+    """The description line recording the channels whose preset is not their coil
+    type's default (empty when there are none)."""
+    odd: dict[str, list[str]] = {}
+    for name, ct, p in zip(array.names, array.coil_types, array.presets, strict=True):
+        try:
+            default = _sensors.preset_for_coil(ct)
+        except ValueError:
+            default = None
+        if default is None or p.name != default.name:
+            odd.setdefault(p.name, []).append(name)
+    return _PRESET_RECORD + json.dumps(odd, separators=(",", ":")) if odd else ""
+
+
+def _read_preset_record(description) -> dict:
+    """Channel name -> SensorPreset from a description written by :meth:`to_info`."""
+    out = {}
+    for line in (description or "").splitlines():
+        if line.startswith(_PRESET_RECORD):
+            for preset, chans in json.loads(line[len(_PRESET_RECORD):]).items():
+                p = _sensors.get_preset(preset)
+                out.update(dict.fromkeys(chans, p))
+    return out
 
 
 @functools.lru_cache(maxsize=32)
