@@ -23,7 +23,7 @@ from ._noise import channel_noise_std
 __all__ = ["dipole_localisation_bound"]
 
 
-def _check_moments(moments, n, positions, origin):
+def _check_moments(moments, n):
     q = np.atleast_2d(np.asarray(moments, dtype=float))
     if q.shape == (1, 3) and n > 1:
         q = np.broadcast_to(q, (n, 3))
@@ -36,14 +36,6 @@ def _check_moments(moments, n, positions, origin):
         i = int(np.argmax(norm))
         raise ValueError(f"moments must be in A m; moment {i} is {norm[i]:g} A m (brain "
                          f"sources are 1e-9 to 1e-6 A m). Were nAm passed as A m?")
-    radial = positions - origin
-    radial /= np.linalg.norm(radial, axis=1, keepdims=True)
-    tangential = np.linalg.norm(q - np.sum(q * radial, axis=1, keepdims=True) * radial,
-                                axis=1)
-    if np.any(tangential <= 1e-6 * np.maximum(norm, 1e-300)):
-        i = int(np.argmin(tangential / np.maximum(norm, 1e-300)))
-        raise ValueError(f"moments must have a tangential part: moment {i} is zero or "
-                         f"radial, which a spherical conductor makes silent outside")
     return q
 
 
@@ -83,16 +75,11 @@ def dipole_localisation_bound(array: qs.SensorArray, head: qs.Head, positions, m
         raise TypeError(f"array must be a qsense.SensorArray, got {type(array).__name__}")
     if not isinstance(head, qs.Head):
         raise TypeError(f"head must be a qsense.Head, got {type(head).__name__}")
-    if head.conductor != "sphere":
-        raise ValueError(f"head must have a spherical conductor for the Cramer-Rao bound, "
-                         f"got conductor {head.conductor!r}; use "
-                         f"Head.fsaverage(conductor='sphere') or Head.sphere()")
     pos = check_geometry(array, head, positions).positions  # inside, sensors outside
-    origin = np.asarray(head.sphere_origin, dtype=float)
-    q = _check_moments(moments, len(pos), pos, origin)
+    q = _check_moments(moments, len(pos))
     std = channel_noise_std(array, noise_std, bandwidth)
     pts, nrm, w = array.coil_geometry(accuracy)  # validates accuracy
-    info = fisher.sphere_dipole_fisher(pts, nrm, w, pos, q, origin, std)
+    info = head.conductor.dipole_fisher(pts, nrm, w, pos, q, std)
     cov = np.asarray(fisher.position_covariance_bound(info))
     std_xyz = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
     rms = np.sqrt(np.trace(cov, axis1=1, axis2=2))
@@ -112,5 +99,6 @@ def dipole_localisation_bound(array: qs.SensorArray, head: qs.Head, positions, m
          "rms": (("source",), rms,
                  {"units": "m", "long_name": "lower bound on the rms 3-D position error"})},
         coords=coords,
-        attrs={"head": head.name, "sensor": array.sensor, "accuracy": accuracy,
+        attrs={"head": head.name, "conductor": head.conductor.name, "sensor": array.sensor,
+               "accuracy": accuracy,
                "frame": "head"})

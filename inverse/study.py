@@ -17,8 +17,9 @@ metrics, each computed by the module that owns it:
   whose normal is within 3 degrees of radial are silent in that model: NaN.
 
 The arrays: ``n_opm`` radial OPMs (``opm_sensor`` preset, its standoff and floor); NV
-magnetometers on the same lattice (``nv_sensor`` preset's standoff and floor, ideal
-point coils); Neuromag 306 and CTF 275 helmets 20 mm from the scalp at their closest.
+magnetometers on the same lattice (:func:`qsense.nv.nv_on_scalp`: the ``nv_sensor``
+preset's standoff and white floor, point coils); Neuromag 306 and CTF 275 helmets 20 mm
+from the scalp at their closest.
 """
 
 from __future__ import annotations
@@ -52,25 +53,17 @@ def _check(name, value, lo, hi, integer=False):
 
 
 def _arrays(head, names, n_opm, opm_sensor, nv_sensor):
-    from qsense.nv import NV_PRESETS
+    from qsense.nv import NV_PRESETS, nv_on_scalp
 
-    out = {}
-    for name in names:
-        if name == "opm":
-            out[name] = qs.arrays.opm_on_scalp(head, n_opm, "radial", sensor=opm_sensor)
-        elif name == "nv":
-            if nv_sensor not in NV_PRESETS:
-                raise ValueError(f"nv_sensor must be one of {sorted(NV_PRESETS)}, got "
-                                 f"{nv_sensor!r}")
-            p = NV_PRESETS[nv_sensor]
-            arr = qs.arrays.opm_on_scalp(head, n_opm, "radial", standoff=p.standoff,
-                                         sensor="point")
-            out[name] = arr.replace(noise=np.full(arr.n_channels, p.noise_floor))
-        elif name == "neuromag306":
-            out[name] = qs.arrays.neuromag306(head)
-        else:
-            out[name] = qs.arrays.ctf275(head)
-    return out
+    if "nv" in names and nv_sensor not in NV_PRESETS:
+        raise ValueError(f"nv_sensor must be one of {sorted(NV_PRESETS)}, got {nv_sensor!r}")
+    builders = {
+        "opm": lambda: qs.arrays.opm_on_scalp(head, n_opm, "radial", sensor=opm_sensor),
+        "nv": lambda: nv_on_scalp(head, n_opm, sensor=nv_sensor),
+        "neuromag306": lambda: qs.arrays.neuromag306(head),
+        "ctf275": lambda: qs.arrays.ctf275(head),
+    }
+    return {name: builders[name]() for name in names}
 
 
 def _noise_cov(info, std):
@@ -123,7 +116,9 @@ def compare(*, spacing: str = "ico4", arrays=ARRAY_NAMES, n_opm: int = 64,
     head = qs.Head.fsaverage() if head is None else head
     if not isinstance(head, qs.Head) or head.subject != "fsaverage":
         raise ValueError("head must be a fsaverage Head (the study's cortex lives on it)")
-    sphere = (head if head.conductor == "sphere"
+    # the bound needs the conductor's derivatives: the head's own where it has them,
+    # else the sphere fitted to the same inner skull
+    sphere = (head if head.conductor.differentiable
               else qs.Head.fsaverage(conductor="sphere"))
     src = qs.sources.cortex(head, spacing)
     built = _arrays(head, arrays, n_opm, opm_sensor, nv_sensor)
@@ -192,7 +187,7 @@ def compare(*, spacing: str = "ico4", arrays=ARRAY_NAMES, n_opm: int = 64,
                   "(fitted sphere; NaN where silent)"})},
         coords=coords,
         attrs={"title": "qsense comparison study", "head": head.name,
-               "conductor": head.conductor, "spacing": spacing, "bandwidth_Hz": bandwidth,
+               "conductor": head.conductor.name, "spacing": spacing, "bandwidth_Hz": bandwidth,
                "moment_Am": moment, "lambda2": lambda2, "inverse": "MNE make_inverse_"
                "operator, loose 0.2, depth 0.8, diagonal noise covariance",
                "opm_sensor": opm_sensor, "nv_sensor": nv_sensor,

@@ -211,23 +211,9 @@ def scalp_lattice(head: Head, n_sensors: int, standoff: float, *,
 def _on_scalp(head: Head, dirs: np.ndarray, standoff: float):
     """Cast directions from the sphere origin onto the scalp; put the sensitive volume
     ``standoff`` outside along the (smoothed) scalp normal. Returns (positions, normals)."""
-    centre = head.sphere_origin
-    if head.name == "sphere":
-        r_scalp = np.linalg.norm(head.scalp.rr[0] - centre)
-        foot = centre + r_scalp * dirs
-        normal = dirs
-    else:
-        foot = head.scalp.ray_cast(centre, dirs)
-        normal = _surface_normal_at(head, foot)
+    foot = head.scalp.ray_cast(head.sphere_origin, dirs)
+    normal = head.scalp.normals_at(foot)
     return foot + standoff * normal, normal
-
-
-def _surface_normal_at(head: Head, points: np.ndarray) -> np.ndarray:
-    """Smoothed outward scalp normal at points on the scalp (mean of nearby vertices')."""
-    idx = head.scalp._tree.query_ball_point(points, r=0.012)
-    nrm = head.scalp.vertex_normals
-    out = np.array([nrm[i].mean(axis=0) for i in idx])
-    return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
 # ------------------------------------------------------------------ helmets

@@ -42,12 +42,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .conductors.base import Conductor
+
 __all__ = [
     "BEM_CACHE_FORMAT",
     "DEFAULT_CONDUCTIVITY",
     "FsaverageBEM",
     "bem_cache_dir",
-    "bem_kernel",
     "fsaverage_bem",
     "fsaverage_bem_solution",
     "fsaverage_head_mri_t",
@@ -336,8 +337,10 @@ def fsaverage_bem_solution(ico=4, conductivity=DEFAULT_CONDUCTIVITY, cache_dir=N
 
 
 @dataclass(frozen=True, eq=False)
-class FsaverageBEM:
+class FsaverageBEM(Conductor):
     """Arrays of a single-shell fsaverage BEM, in the MNE head frame, SI units.
+
+    A :class:`qsense.conductors.Conductor`: ``Head.fsaverage()`` holds one.
 
     Attributes
     ----------
@@ -370,6 +373,31 @@ class FsaverageBEM:
     ico: int
     conductor: object
     head_mri_t: object
+
+    name = "bem"
+
+    def leadfield_kernel(self, coil_points, positions):
+        """Chunk kernel for :func:`qsense.leadfield` (see
+        :meth:`qsense.conductors.Conductor.leadfield_kernel`).
+
+        Checks once that all sources lie inside the inner skull and builds the coil
+        matrix once; the returned function evaluates any chunk of sources.
+        """
+        from forward_models import bem as fbem
+
+        points, normals, weights = _check_coil_arrays(*coil_points.padded())
+        positions = _check_sources_inside(positions, self)
+        coil_matrix = self.coil_matrix(points, normals, weights)
+
+        def kernel(idx):
+            return np.asarray(
+                fbem.bem_leadfield(
+                    coil_matrix, self.vertices, points, normals, weights,
+                    positions[np.asarray(idx)], chunk_size=max(1, len(idx)),
+                )
+            )
+
+        return kernel
 
     def coil_matrix(self, points, normals, weights):
         """Coil-specific BEM matrix (n_chan, n_vert); see forward_models.bem.bem_coil_matrix.
@@ -525,53 +553,3 @@ def fsaverage_bem(ico=4, conductivity=DEFAULT_CONDUCTIVITY, cache_dir=None):
         conductor=bem,
         head_mri_t=head_mri_t,
     )
-
-
-def bem_kernel(head, coil_points, positions):
-    """Chunk kernel for ``qsense.leadfield`` with a BEM head.
-
-    Checks once that all sources lie inside the inner skull and builds the coil matrix
-    once; the returned function evaluates any chunk of sources.
-
-    Parameters
-    ----------
-    head : qsense.Head
-        A head whose ``bem`` attribute is a :class:`FsaverageBEM`.
-    coil_points : object
-        Coil integration points with a ``padded()`` method returning points
-        (n_chan, P, 3) in the head frame (m), normals (n_chan, P, 3), weights (n_chan, P)
-        (``SensorArray.coil_points(accuracy)``).
-    positions : array (n_src, 3)
-        Dipole positions, head frame, m.
-
-    Returns
-    -------
-    callable
-        ``kernel(idx) -> np.ndarray (n_chan, len(idx), 3)`` in T/(A m), for an integer
-        index array into ``positions``; chunks of equal length share one compilation.
-    """
-    from forward_models import bem as fbem
-
-    bem = getattr(head, "bem", None)
-    if not isinstance(bem, FsaverageBEM):
-        raise TypeError(
-            f"head.bem must be a qsense.bem.FsaverageBEM (Head.fsaverage(conductor='bem')), "
-            f"got {type(bem).__name__}"
-        )
-    points, normals, weights = _check_coil_arrays(*coil_points.padded())
-    positions = _check_sources_inside(positions, bem)
-    coil_matrix = fbem.bem_coil_matrix(
-        bem.vertices, bem.triangles, bem.solution, points, normals, weights,
-        bem.field_mult, bem.source_mult,
-    )
-
-    def kernel(idx):
-        idx = np.asarray(idx)
-        return np.asarray(
-            fbem.bem_leadfield(
-                coil_matrix, bem.vertices, points, normals, weights, positions[idx],
-                chunk_size=max(1, len(idx)),
-            )
-        )
-
-    return kernel

@@ -10,8 +10,6 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from forward_models import conductors
-
 from .head import Head
 from .sensor_array import SensorArray
 from .sources import SourceSpace, points
@@ -65,19 +63,6 @@ def _chunk_size(n_points, budget):
     return int(np.clip(budget // max(1, n_points * _BYTES_PER_POINT_SOURCE), 16, 16384))
 
 
-def _groups_by_point_count(cp):
-    """Channels grouped by their number of integration points: (rows, points (n, P, 3),
-    normals (n, P, 3), weights (n, P)) per group, so that each group needs no padding."""
-    counts = np.bincount(cp.segments, minlength=cp.n_channels)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    groups = []
-    for p in np.unique(counts):
-        rows = np.flatnonzero(counts == p)
-        take = starts[rows, None] + np.arange(p)[None, :]
-        groups.append((rows, cp.points[take], cp.normals[take], cp.weights[take]))
-    return groups
-
-
 def _evaluate(kernel, n_sources, chunk, n_channels, dtype=np.float64):
     """Run ``kernel(source_chunk_index_array)`` over fixed-size padded chunks."""
     out = np.empty((n_channels, n_sources, 3), dtype=dtype)
@@ -104,8 +89,9 @@ def leadfield(
     ----------
     array : SensorArray
     head : Head
-        Its ``conductor`` picks the model: ``"sphere"`` (Sarvas 1987) or ``"bem"``
-        (single-shell linear-collocation BEM, Hamalainen & Sarvas 1989).
+        Its ``conductor`` evaluates the field (:mod:`qsense.conductors`): a sphere
+        (Sarvas 1987) or the single-shell linear-collocation BEM (Hamalainen & Sarvas
+        1989).
     sources : SourceSpace or array_like, shape (n_sources, 3)
         Dipole positions, head frame, m.
     accuracy : {"point", "normal", "accurate"}
@@ -136,21 +122,7 @@ def _compute(array, head, src, accuracy, memory_budget):
     chunk = _chunk_size(len(cp.points), memory_budget)
     chunk = min(chunk, max(16, int(2 ** np.ceil(np.log2(len(pos))))))
     n_ch = array.n_channels
-    if head.conductor == "sphere":
-        origin = np.asarray(head.sphere_origin)
-        groups = _groups_by_point_count(cp)
-
-        def kernel(idx):
-            out = np.empty((n_ch, len(idx), 3))
-            for rows, pts, nrm, w in groups:
-                out[rows] = conductors.sphere_coil_leadfield(pts, nrm, w, pos[idx], origin)
-            return out
-    elif head.conductor == "bem":
-        from .bem import bem_kernel
-
-        kernel = bem_kernel(head, cp, pos)
-    else:  # pragma: no cover - Head validates conductor
-        raise ValueError(f"unknown conductor {head.conductor!r}")
+    kernel = head.conductor.leadfield_kernel(cp, pos)
     return _evaluate(kernel, len(pos), chunk, n_ch)
 
 
@@ -182,7 +154,7 @@ def _to_dataarray(data, array, head, src, accuracy):
             "long_name": "lead field (planar gradiometer rows in T/(A m^2))",
             "frame": "head",
             "head": head.name,
-            "conductor": head.conductor,
+            "conductor": head.conductor.name,
             "accuracy": accuracy,
             "sensor": array.sensor,
         },

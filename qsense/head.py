@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .surfaces import Surface, fit_sphere, icosphere
+from .conductors import Conductor, SphereConductor
+from .surfaces import Surface, fit_sphere, sphere_surface
 
 __all__ = ["Head"]
 
@@ -41,8 +42,10 @@ class Head:
     ----------
     name : str
         "sphere" or "fsaverage".
-    conductor : {"sphere", "bem"}
-        Volume-conductor model used by :func:`qsense.leadfield`.
+    conductor : qsense.conductors.Conductor
+        The volume conductor (:class:`~qsense.conductors.SphereConductor` or the
+        BEM, :class:`qsense.bem.FsaverageBEM`): it evaluates the field of sources
+        for :func:`qsense.leadfield`; ``conductor.name`` says which it is.
     scalp : Surface
         Outer surface; sensors must lie outside it.
     brain : Surface
@@ -57,19 +60,28 @@ class Head:
         Head -> MRI transform.
     subject : str or None
         FreeSurfer subject name ("fsaverage") or None.
-    bem : object or None
-        The boundary-element model when ``conductor == "bem"``.
     """
 
     name: str
-    conductor: str
+    conductor: Conductor
     scalp: Surface
     brain: Surface
     sphere_origin: np.ndarray
     sphere_radius: float
     head_mri_t: np.ndarray
     subject: str | None = None
-    bem: object = None
+
+    def __post_init__(self):
+        if not isinstance(self.conductor, Conductor):
+            raise TypeError(f"conductor must be a qsense.conductors.Conductor, got "
+                            f"{type(self.conductor).__name__}")
+
+    @property
+    def bem(self):
+        """The boundary-element model, when the conductor is one (else None)."""
+        from .bem import FsaverageBEM
+
+        return self.conductor if isinstance(self.conductor, FsaverageBEM) else None
 
     # ------------------------------------------------------------- builders
     @classmethod
@@ -105,9 +117,9 @@ class Head:
             )
         return cls(
             name="sphere",
-            conductor="sphere",
-            scalp=icosphere(4, radius, origin),
-            brain=icosphere(4, brain_radius, origin),
+            conductor=SphereConductor(origin, brain_radius),
+            scalp=sphere_surface(radius, origin),
+            brain=sphere_surface(brain_radius, origin),
             sphere_origin=origin,
             sphere_radius=float(brain_radius),
             head_mri_t=np.eye(4),
@@ -141,21 +153,21 @@ class Head:
             raise ValueError(f"conductor={conductor!r} is not allowed; use one of {_CONDUCTORS}")
         scalp, inner, head_mri_t = _fsaverage_surfaces()
         origin, radius = fit_sphere(inner.rr)
-        bem = None
         if conductor == "bem":
             from .bem import fsaverage_bem
 
-            bem = fsaverage_bem(ico=ico, cache_dir=cache_dir)
+            model = fsaverage_bem(ico=ico, cache_dir=cache_dir)
+        else:
+            model = SphereConductor(origin, radius)
         return cls(
             name="fsaverage",
-            conductor=conductor,
+            conductor=model,
             scalp=scalp,
             brain=inner,
             sphere_origin=origin,
             sphere_radius=radius,
             head_mri_t=head_mri_t,
             subject="fsaverage",
-            bem=bem,
         )
 
     # ------------------------------------------------------------ geometry
@@ -166,22 +178,16 @@ class Head:
 
     def scalp_distance(self, points) -> np.ndarray:
         """Signed distance of points (head frame, m) to the scalp: > 0 outside."""
-        if self.name == "sphere":
-            p = np.atleast_2d(np.asarray(points, dtype=float))
-            r_scalp = np.linalg.norm(self.scalp.rr[0] - self.sphere_origin)
-            return np.linalg.norm(p - self.sphere_origin, axis=1) - r_scalp
         return self.scalp.signed_distance(points)
 
     def brain_distance(self, points) -> np.ndarray:
-        """Signed distance of points to the conductor boundary: < 0 inside."""
-        if self.name == "sphere":
-            p = np.atleast_2d(np.asarray(points, dtype=float))
-            return np.linalg.norm(p - self.sphere_origin, axis=1) - self.sphere_radius
+        """Signed distance of points to the boundary of the source region (inner
+        skull, or the conductor sphere): < 0 inside."""
         return self.brain.signed_distance(points)
 
     def __repr__(self):
         return (
-            f"<Head {self.name!r} | conductor={self.conductor!r}, sphere origin "
+            f"<Head {self.name!r} | conductor={self.conductor.name!r}, sphere origin "
             f"{np.round(self.sphere_origin * 1e3, 1).tolist()} mm, radius "
             f"{self.sphere_radius * 1e3:.1f} mm>"
         )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["Surface", "icosphere", "fit_sphere"]
+__all__ = ["Surface", "SphereSurface", "icosphere", "sphere_surface", "fit_sphere"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -217,6 +217,68 @@ class Surface:
         if np.any(np.isnan(out)):
             raise ValueError("some rays from origin miss the surface: is origin inside it?")
         return out
+
+
+    def normals_at(self, points, radius: float = 0.012) -> np.ndarray:
+        """Smoothed outward normals at points on the surface: the mean of the vertex
+        normals within ``radius`` (m), normalised; shape (n, 3)."""
+        idx = self._tree.query_ball_point(np.atleast_2d(points), r=radius)
+        out = np.array([self.vertex_normals[i].mean(axis=0) for i in idx])
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+@dataclass(frozen=True, eq=False)
+class SphereSurface(Surface):
+    """A sphere: a triangulated icosphere for plots and meshes, with exact distances,
+    inside tests, ray casts and normals.
+
+    Parameters
+    ----------
+    rr, tris, frame
+        As :class:`Surface` (the mesh).
+    center : ndarray, shape (3,)
+        Centre, m.
+    radius : float
+        Radius, m.
+    """
+
+    center: np.ndarray = None
+    radius: float = None
+
+    def signed_distance(self, points) -> np.ndarray:
+        p = np.atleast_2d(np.asarray(points, dtype=float))
+        return np.linalg.norm(p - self.center, axis=1) - self.radius
+
+    def distance(self, points, k: int = 6) -> np.ndarray:
+        return np.abs(self.signed_distance(points))
+
+    def contains(self, points) -> np.ndarray:
+        return self.signed_distance(points) < 0
+
+    def ray_cast(self, origin, directions) -> np.ndarray:
+        """Farthest intersection of rays from ``origin`` (inside) with the sphere."""
+        d = np.atleast_2d(np.asarray(directions, dtype=float))
+        d = d / np.linalg.norm(d, axis=1, keepdims=True)
+        oc = np.asarray(origin, dtype=float) - self.center
+        if np.linalg.norm(oc) >= self.radius:
+            raise ValueError("some rays from origin miss the surface: is origin inside it?")
+        if not np.any(oc):
+            return self.center + self.radius * d
+        b = d @ oc
+        t = -b + np.sqrt(b * b - (oc @ oc - self.radius**2))
+        return self.center + oc + t[:, None] * d
+
+    def normals_at(self, points, radius: float = 0.012) -> np.ndarray:
+        p = np.atleast_2d(np.asarray(points, dtype=float)) - self.center
+        return p / np.linalg.norm(p, axis=1, keepdims=True)
+
+
+def sphere_surface(radius: float, center=(0.0, 0.0, 0.0), order: int = 4) -> SphereSurface:
+    """A :class:`SphereSurface` of ``radius`` about ``center`` (head frame, m), meshed
+    as an icosphere of subdivision ``order``."""
+    mesh = icosphere(order, radius, center)
+    return SphereSurface(mesh.rr, mesh.tris, "head", center=np.asarray(center, float),
+                         radius=float(radius))
 
 
 def _winding(p, a, b, c):
