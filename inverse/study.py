@@ -24,13 +24,12 @@ from the scalp at their closest.
 
 from __future__ import annotations
 
-import numbers
-
 import mne
 import numpy as np
 import xarray as xr
 
 import qsense as qs
+from qsense._checks import check_int, check_number
 
 from .cramer_rao import dipole_localisation_bound
 from .information import information_bits
@@ -42,14 +41,6 @@ ARRAY_NAMES = ("opm", "nv", "neuromag306", "ctf275")
 SPACINGS = ("ico2", "ico3", "ico4")
 _LABELS = {"opm": "on-scalp OPMs", "nv": "NV magnetometers", "neuromag306": "Neuromag 306",
            "ctf275": "CTF 275"}
-
-
-def _check(name, value, lo, hi, integer=False):
-    kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind) or not np.isfinite(value) \
-            or not lo <= value <= hi:
-        raise ValueError(f"{name} must be a {'whole ' if integer else ''}number in "
-                         f"[{lo:g}, {hi:g}], got {value!r}")
 
 
 def _arrays(head, names, n_opm, opm_sensor, nv_sensor):
@@ -109,10 +100,10 @@ def compare(*, spacing: str = "ico4", arrays=ARRAY_NAMES, n_opm: int = 64,
     bad = [a for a in arrays if a not in ARRAY_NAMES]
     if not arrays or bad or len(set(arrays)) != len(arrays):
         raise ValueError(f"arrays must be distinct names from {ARRAY_NAMES}, got {arrays!r}")
-    _check("n_opm", n_opm, 8, 512, integer=True)
-    _check("bandwidth", bandwidth, 1e-6, 1e5)
-    _check("moment", moment, 1e-12, 1e-5)
-    _check("lambda2", lambda2, 1e-6, 1e6)
+    n_opm = check_int("n_opm", n_opm, low=8, high=512)
+    bandwidth = check_number("bandwidth", bandwidth, low=1e-6, high=1e5, unit="Hz")
+    moment = check_number("moment", moment, low=1e-12, high=1e-5, unit="A m")
+    lambda2 = check_number("lambda2", lambda2, low=1e-6, high=1e6)
     head = qs.Head.fsaverage() if head is None else head
     if not isinstance(head, qs.Head) or head.subject != "fsaverage":
         raise ValueError("head must be a fsaverage Head (the study's cortex lives on it)")

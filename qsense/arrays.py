@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
+from ._checks import check_distance, check_int, validate_type
 from .head import Head
 from .sensor_array import SensorArray
 from .sensors import OPMPreset, get_preset
@@ -38,8 +39,7 @@ parameter of every helmet builder."""
 
 
 def _check_head(head):
-    if not isinstance(head, Head):
-        raise TypeError(f"head must be a qsense.Head, got {type(head).__name__}")
+    validate_type(head, Head, "head", "qsense.Head")
 
 
 def _opm_preset(sensor) -> OPMPreset:
@@ -151,18 +151,9 @@ def opm_on_scalp(
         raise ValueError(
             f"axes={axes!r} is not supported by sensor={sensor!r}; it supports {preset.axes}"
         )
-    if isinstance(n_sensors, bool) or not isinstance(n_sensors, int | np.integer):
-        raise TypeError(f"n_sensors must be an int, got {n_sensors!r}")
-    if not 1 <= n_sensors <= 1000:
-        raise ValueError(f"n_sensors must be between 1 and 1000, got {n_sensors}")
-    standoff = preset.standoff if standoff is None else standoff
-    if not np.isfinite(standoff) or standoff < 0:
-        raise ValueError(f"standoff must be finite and >= 0 (m), got {standoff!r}")
-    if standoff > 0.1:
-        raise ValueError(
-            f"standoff={standoff!r} m is too large for an on-scalp sensor (allowed <= 0.1 m); "
-            "was it given in millimetres?"
-        )
+    n_sensors = check_int("n_sensors", n_sensors, low=1, high=1000)
+    standoff = check_distance("standoff", preset.standoff if standoff is None else standoff,
+                              high=0.1, what="an on-scalp sensor")
     pos, normal = scalp_lattice(head, n_sensors, standoff, coverage_deg=coverage_deg)
     frames = _frames_from_ez(normal)  # ex: polar tangential, ey: azimuthal
     ex, ey, ez = frames[:, 0], frames[:, 1], frames[:, 2]
@@ -353,9 +344,8 @@ def kernel_flux(head: Head, *, sensor: str = "kernel_flux",
 
     _check_head(head)
     preset = _opm_preset(sensor)
-    standoff = preset.standoff if standoff is None else standoff
-    if not np.isfinite(standoff) or not 0 <= standoff <= 0.1:
-        raise ValueError(f"standoff must be in [0, 0.1] m, got {standoff!r}")
+    standoff = check_distance("standoff", preset.standoff if standoff is None else standoff,
+                              high=0.1, what="an on-scalp sensor")
     path = Path(mne.__file__).parent / "data" / "helmets" / "Kernel_Flux_ch_pos.txt"
     pos_dict = json.loads(path.read_text())
     names = tuple(pos_dict)

@@ -8,26 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ._checks import check_distance, check_option, check_points
 from .conductors import Conductor, SphereConductor
 from .surfaces import Surface, fit_sphere, sphere_surface
 
 __all__ = ["Head"]
 
 _CONDUCTORS = ("sphere", "bem")
-
-
-def _validate_point(name, value, max_norm=1.0):
-    v = np.asarray(value, dtype=float)
-    if v.shape != (3,):
-        raise ValueError(f"{name} must have 3 coordinates (m), got shape {v.shape}")
-    if not np.all(np.isfinite(v)):
-        raise ValueError(f"{name} must be finite, got {v.tolist()}")
-    if np.linalg.norm(v) >= max_norm:
-        raise ValueError(
-            f"{name}={v.tolist()} is {np.linalg.norm(v):g} m from the origin; positions are "
-            f"in metres (allowed < {max_norm} m). Were millimetres passed as metres?"
-        )
-    return v
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,14 +89,8 @@ class Head:
             outside a spherically symmetric conductor does not depend on its layers
             (Sarvas 1987), so this radius only bounds where sources may be.
         """
-        if not np.isfinite(radius) or radius <= 0:
-            raise ValueError(f"radius must be finite and > 0 (m), got {radius!r}")
-        if radius > 0.5:
-            raise ValueError(
-                f"radius={radius!r} m is not a head (allowed <= 0.5 m); were millimetres "
-                "passed as metres?"
-            )
-        origin = _validate_point("origin", origin)
+        radius = check_distance("radius", radius, low_open=True, high=0.5, what="a head")
+        origin = check_points("origin", origin, n=1)[0]
         brain_radius = 0.9 * radius if brain_radius is None else float(brain_radius)
         if not (0 < brain_radius <= radius):
             raise ValueError(
@@ -149,8 +130,7 @@ class Head:
             Where the BEM solution is cached (default: the user cache directory, or
             ``$QSENSE_CACHE_DIR``).
         """
-        if conductor not in _CONDUCTORS:
-            raise ValueError(f"conductor={conductor!r} is not allowed; use one of {_CONDUCTORS}")
+        check_option("conductor", conductor, _CONDUCTORS)
         scalp, inner, head_mri_t = _fsaverage_surfaces()
         origin, radius = fit_sphere(inner.rr)
         if conductor == "bem":

@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from ._checks import check_directions, check_distance, check_int, check_points
 from .sensor_array import SensorArray
 from .sensors.nv import NV_PRESETS, NVPreset, get_nv_preset
 
@@ -33,25 +34,6 @@ def _frames(ez: np.ndarray) -> np.ndarray:
     ex /= np.linalg.norm(ex, axis=1, keepdims=True)
     ey = np.cross(ez, ex)
     return np.concatenate([ex, ey, ez], axis=1)
-
-
-def _check_points(name, x):
-    a = np.asarray(x, dtype=float)
-    if a.ndim == 1:
-        a = a[None]
-    if a.ndim != 2 or a.shape[1] != 3:
-        raise ValueError(f"{name} must have shape (n, 3) or (3,), got {np.shape(x)}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be finite")
-    return a
-
-
-def _check_axes(name, x, n):
-    a = np.broadcast_to(_check_points(name, x), (n, 3)).copy()
-    norms = np.linalg.norm(a, axis=1)
-    if np.any(norms < 1e-12):
-        raise ValueError(f"{name} must be non-zero vectors")
-    return a / norms[:, None]
 
 
 def nv_sensors(positions, orientations, sensor="nv_bulk", names=None) -> SensorArray:
@@ -73,9 +55,9 @@ def nv_sensors(positions, orientations, sensor="nv_bulk", names=None) -> SensorA
     SensorArray with kind "nv", coil type 2000, noise = preset noise floor.
     """
     p = get_nv_preset(sensor)
-    pos = _check_points("positions", positions)
+    pos = check_points("positions", positions)
     n = len(pos)
-    ez = _check_axes("orientations", orientations, n)
+    ez = check_directions("orientations", orientations, n)
     names = tuple(names) if names is not None else tuple(f"NV{i + 1:03d}" for i in range(n))
     loc = np.concatenate([pos, _frames(ez)], axis=1)
     return SensorArray(names=names, coil_types=np.full(n, p.coil_type), loc=loc, sensor=p,
@@ -106,15 +88,10 @@ def nv_on_scalp(head, n_sensors: int = 64, sensor="nv_flux_concentrator",
     from .arrays import scalp_lattice
 
     p = get_nv_preset(sensor)
-    if isinstance(n_sensors, bool) or not isinstance(n_sensors, int | np.integer):
-        raise TypeError(f"n_sensors must be an int, got {n_sensors!r}")
-    if not 1 <= n_sensors <= 1000:
-        raise ValueError(f"n_sensors must be between 1 and 1000, got {n_sensors}")
-    standoff = p.standoff if standoff is None else standoff
-    if not (isinstance(standoff, int | float) and math.isfinite(standoff)
-            and 0 <= standoff <= 0.1):
-        raise ValueError(f"standoff must be a distance in [0, 0.1] m, got {standoff!r}")
-    pos, normal = scalp_lattice(head, int(n_sensors), float(standoff))
+    n_sensors = check_int("n_sensors", n_sensors, low=1, high=1000)
+    standoff = check_distance("standoff", p.standoff if standoff is None else standoff,
+                              high=0.1, what="an on-scalp sensor")
+    pos, normal = scalp_lattice(head, n_sensors, standoff)
     return nv_sensors(pos, normal, sensor=p)
 
 
@@ -143,12 +120,11 @@ def nv_gradiometers(positions, orientations, baseline=0.02, sensor="nv_bulk",
     -------
     SensorArray with 2 n channels (near, far interleaved), kind "nv".
     """
-    if not (isinstance(baseline, int | float) and math.isfinite(baseline) and baseline > 0):
-        raise ValueError(f"baseline must be a finite distance > 0 m, got {baseline!r}")
+    baseline = check_distance("baseline", baseline, low_open=True, high=1.0)
     p = get_nv_preset(sensor)
-    pos = _check_points("positions", positions)
+    pos = check_points("positions", positions)
     n = len(pos)
-    ez = _check_axes("orientations", orientations, n)
+    ez = check_directions("orientations", orientations, n)
     base = list(names) if names is not None else [f"NVG{i + 1:03d}" for i in range(n)]
     both = np.stack([pos, pos + baseline * ez], axis=1).reshape(2 * n, 3)
     fr = np.repeat(_frames(ez), 2, axis=0)
@@ -194,18 +170,17 @@ def nv_pixel_grid(center, normal, shape=(16, 16), pitch=None, standoff=None,
     pitch = p.pixel_pitch if pitch is None else pitch
     if not (isinstance(pitch, int | float) and math.isfinite(pitch) and pitch > 0):
         raise ValueError(f"pitch must be a finite pixel pitch > 0 m, got {pitch!r}")
-    standoff = p.standoff if standoff is None else standoff
-    if not (isinstance(standoff, int | float) and math.isfinite(standoff) and standoff >= 0):
-        raise ValueError(f"standoff must be a finite distance >= 0 m, got {standoff!r}")
+    standoff = check_distance("standoff", p.standoff if standoff is None else standoff,
+                              high=0.1)
     try:
         ny, nx = (int(s) for s in shape)
     except (TypeError, ValueError):
         raise ValueError(f"shape must be (ny, nx) positive integers, got {shape!r}") from None
     if ny < 1 or nx < 1:
         raise ValueError(f"shape must be (ny, nx) positive integers, got {shape!r}")
-    c = _check_points("center", center)[0]
-    nrm = _check_axes("normal", normal, 1)[0]
-    ax = nrm if axis is None else _check_axes("axis", axis, 1)[0]
+    c = check_points("center", center, n=1)[0]
+    nrm = check_directions("normal", normal, 1)[0]
+    ax = nrm if axis is None else check_directions("axis", axis, 1)[0]
     fr = _frames(nrm[None])[0]
     ex, ey = fr[:3], fr[3:6]
     iy, ix = np.meshgrid(np.arange(ny) - (ny - 1) / 2, np.arange(nx) - (nx - 1) / 2,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._checks import check_points, validate_type
 from .head import Head
 
 __all__ = ["SourceSpace", "volume", "cortex", "points", "from_mne", "superficial_tangential",
@@ -51,7 +52,7 @@ class SourceSpace:
         pos = np.array(self.positions, dtype=float)
         if pos.ndim != 2 or pos.shape[1] != 3 or len(pos) == 0:
             raise ValueError(f"positions must have shape (n_sources, 3), got {pos.shape}")
-        _check_finite_metres("positions", pos)
+        check_points("positions", pos)
         pos.flags.writeable = False
         object.__setattr__(self, "positions", pos)
         if self.normals is not None:
@@ -94,22 +95,8 @@ def _apply(t, x):
     return np.asarray(x) @ t[:3, :3].T + t[:3, 3]
 
 
-def _check_finite_metres(name, pos, limit=1.0):
-    if not np.all(np.isfinite(pos)):
-        i = int(np.argwhere(~np.isfinite(pos))[0, 0])
-        raise ValueError(f"{name} must be finite; row {i} is {pos[i]}")
-    r = np.linalg.norm(pos, axis=1)
-    if np.any(r >= limit):
-        i = int(np.argmax(r))
-        raise ValueError(
-            f"{name} must be in metres; row {i} is {r[i]:g} m from the origin (allowed "
-            f"< {limit} m for a head). Were millimetres passed as metres?"
-        )
-
-
 def _check_head(head):
-    if not isinstance(head, Head):
-        raise TypeError(f"head must be a qsense.Head, got {type(head).__name__}")
+    validate_type(head, Head, "head", "qsense.Head")
 
 
 def volume(head: Head, spacing: float = 0.005, *, mindist: float = 0.005) -> SourceSpace:
@@ -179,7 +166,7 @@ def points(positions, head: Head, normals=None) -> SourceSpace:
     pos = np.atleast_2d(np.asarray(positions, dtype=float))
     if pos.ndim != 2 or pos.shape[1] != 3:
         raise ValueError(f"positions must have shape (n, 3), got {pos.shape}")
-    _check_finite_metres("positions", pos)
+    check_points("positions", pos)
     d = head.brain_distance(pos)
     if np.any(d >= 0):
         i = int(np.argmax(d))

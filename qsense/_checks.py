@@ -1,0 +1,148 @@
+"""Validators for the public boundary of qsense (in the style of ``mne.utils.check``).
+
+Each raises ``TypeError`` or ``ValueError`` with a message that names the argument, the
+value it got and what is allowed, and returns the value converted (a float, an int, a
+float array). The kernels in :mod:`forward_models` have their own, tracer-aware set.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "validate_type",
+    "check_option",
+    "check_number",
+    "check_int",
+    "check_distance",
+    "check_points",
+    "check_directions",
+]
+
+
+def validate_type(value, types, name: str, type_name: str | None = None):
+    """``value`` if it is an instance of ``types``, else a TypeError naming ``name``."""
+    if not isinstance(value, types):
+        if type_name is None:
+            ts = types if isinstance(types, tuple) else (types,)
+            type_name = " or ".join(f"{t.__module__.split('.')[0]}.{t.__name__}"
+                                    if t.__module__ != "builtins" else t.__name__
+                                    for t in ts)
+        raise TypeError(f"{name} must be a {type_name}, got {type(value).__name__}")
+    return value
+
+
+def check_option(name: str, value, allowed) -> object:
+    """``value`` if it is one of ``allowed``, else ``name=value is not allowed; use one
+    of (...)``."""
+    allowed = tuple(allowed)
+    try:
+        ok = value in allowed
+    except TypeError:  # unhashable or incomparable
+        ok = False
+    if not ok:
+        raise ValueError(f"{name}={value!r} is not allowed; use one of {allowed}")
+    return value
+
+
+def check_number(name: str, value, *, low=None, high=None, low_open=False,
+                 high_open=False, unit: str = "") -> float:
+    """A finite real number in [low, high] (open ends on request), as a float.
+
+    ``bool`` is refused; numpy scalars (``np.float32(0.1)``) are accepted.
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number{_unit(unit)}, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number{_unit(unit)}, got {value!r}")
+    below = low is not None and (v <= low if low_open else v < low)
+    above = high is not None and (v >= high if high_open else v > high)
+    if below or above:
+        interval = _interval(low, high, low_open, high_open)
+        raise ValueError(f"{name} must be a finite number in {interval}{_unit(unit)}, got "
+                         f"{value!r}")
+    return v
+
+
+def check_int(name: str, value, *, low=None, high=None) -> int:
+    """A whole number (int or numpy integer, not bool) in [low, high], as an int.
+
+    A real number that is not whole (``16.5``) is a ValueError; anything else that is not
+    an integer (a str, a bool) a TypeError.
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    v = int(value)
+    if (low is not None and v < low) or (high is not None and v > high):
+        raise ValueError(f"{name} must be between {low} and {high}, got {v}")
+    return v
+
+
+def check_distance(name: str, value, *, high: float, low: float = 0.0,
+                   low_open: bool = False, what: str = "") -> float:
+    """A finite distance in metres in [low, high]; a value that fits once divided by
+    1000 is reported as millimetres passed as metres."""
+    v = check_number(name, value, unit="m")
+    if v < low or (low_open and v == low):
+        raise ValueError(f"{name} must be a finite distance {'>' if low_open else '>='} "
+                         f"{low:g} m, got {value!r}")
+    if v > high:
+        hint = "; was it given in millimetres?" if v / 1000.0 <= high else ""
+        raise ValueError(f"{name}={value!r} m is too large{' for ' + what if what else ''} "
+                         f"(allowed <= {high:g} m){hint}")
+    return v
+
+
+def check_points(name: str, value, *, n: int | None = None, limit: float = 1.0
+                 ) -> np.ndarray:
+    """Positions, shape (n, 3) (a single (3,) point becomes (1, 3)), finite, in metres
+    (every point closer than ``limit`` to the origin)."""
+    a = np.asarray(value, dtype=float)
+    if a.ndim == 1:
+        a = a[None]
+    if a.ndim != 2 or a.shape[1] != 3 or (n is not None and len(a) != n):
+        want = f"({n}, 3)" if n is not None else "(n, 3) or (3,)"
+        raise ValueError(f"{name} must have shape {want}, got {np.shape(value)}")
+    if not np.all(np.isfinite(a)):
+        i = int(np.argwhere(~np.isfinite(a))[0, 0])
+        raise ValueError(f"{name} must be finite; point {i} is {a[i].tolist()}")
+    r = np.linalg.norm(a, axis=1)
+    if np.any(r >= limit):
+        i = int(np.argmax(r))
+        raise ValueError(f"{name} must be in metres; point {i} is {r[i]:g} m from the "
+                         f"origin (allowed < {limit:g} m). Were millimetres passed as metres?")
+    return a
+
+
+def check_directions(name: str, value, n: int) -> np.ndarray:
+    """Non-zero finite vectors, shape (n, 3) (one (3,) vector is broadcast), normalised."""
+    a = np.asarray(value, dtype=float)
+    if a.ndim == 1:
+        a = a[None]
+    if a.ndim != 2 or a.shape[1] != 3:
+        raise ValueError(f"{name} must have shape (n, 3) or (3,), got {np.shape(value)}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite")
+    a = np.broadcast_to(a, (n, 3)).copy()
+    norms = np.linalg.norm(a, axis=1)
+    if np.any(norms < 1e-12):
+        raise ValueError(f"{name} must be non-zero vectors")
+    return a / norms[:, None]
+
+
+def _unit(unit: str) -> str:
+    return f" ({unit})" if unit else ""
+
+
+def _interval(low, high, low_open, high_open) -> str:
+    lo = "-inf" if low is None else f"{low:g}"
+    hi = "inf" if high is None else f"{high:g}"
+    left = "(" if low_open or low is None else "["
+    right = ")" if high_open or high is None else "]"
+    return f"{left}{lo}, {hi}{right}"
