@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from forward_models import MU0, shielding
+from forward_models import conductors, shielding
 
 __all__ = [
     "Room",
@@ -54,15 +54,25 @@ __all__ = [
 
 
 def _finite(name, value, *, positive=False, allow_zero=True, shape=None):
+    """``value`` as a float array, checked finite (and non-negative / positive, and of
+    ``shape``; a leading ``...`` in ``shape`` allows any leading axes)."""
     arr = np.asarray(value, dtype=float)
-    if shape is not None and arr.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+    if shape is not None and not _shape_matches(arr.shape, shape):
+        want = "(..., " + ", ".join(map(str, shape[1:])) + ")" if shape[:1] == (...,) else shape
+        raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite, got {value!r}")
     if positive and (np.any(arr < 0) if allow_zero else np.any(arr <= 0)):
         what = "non-negative" if allow_zero else "positive"
         raise ValueError(f"{name} must be {what}, got {value!r}")
     return arr
+
+
+def _shape_matches(got, want):
+    if want[:1] == (...,):
+        tail = want[1:]
+        return len(got) >= len(tail) and got[len(got) - len(tail):] == tail
+    return got == want
 
 
 def _freqs(freqs):
@@ -373,7 +383,10 @@ class Environment:
 
 # ------------------------------------------------------------------------ fields
 def dipole_field(points, position, moment):
-    """Field of a magnetic dipole, ``mu0/(4 pi) (3 (m.n) n - m) / d**3`` (PHYSICS.md s.1).
+    """Field of a magnetic dipole, ``mu0/(4 pi) (3 (m.n) n - m) / d**3`` (Jackson eq. 5.56).
+
+    Validates its inputs and evaluates the kernel
+    :func:`forward_models.conductors.magnetic_dipole_field`.
 
     Parameters
     ----------
@@ -387,14 +400,19 @@ def dipole_field(points, position, moment):
     Returns
     -------
     B : numpy.ndarray, shape (..., 3), T.
+
+    Raises
+    ------
+    ValueError
+        If an input is not finite or has the wrong shape, or a point coincides with the
+        dipole position.
     """
-    d = np.asarray(points, dtype=float) - np.asarray(position, dtype=float)
-    r = np.linalg.norm(d, axis=-1, keepdims=True)
-    if np.any(r == 0):
+    p = _finite("points", points, shape=(..., 3))
+    r0 = _finite("position", position, shape=(3,))
+    m = _finite("moment", moment, shape=(3,))
+    if np.any(np.linalg.norm(p - r0, axis=-1) == 0):
         raise ValueError("points coincide with the dipole position")
-    n = d / r
-    m = np.asarray(moment, dtype=float)
-    return MU0 / (4 * np.pi) * (3 * (n @ m)[..., None] * n - m) / r**3
+    return np.asarray(conductors.magnetic_dipole_field(p, r0, m))
 
 
 def channel_field(array, field_fn) -> np.ndarray:

@@ -51,6 +51,26 @@ def test_dipole_field_closed_form():
     np.testing.assert_allclose(B, [[0, 0, 2 * k], [0, 0, -k]], rtol=1e-12, atol=1e-30)
 
 
+
+def test_dipole_field_matches_closed_form_at_random_points():
+    # independent form: B = mu0/(4 pi) (3 d (m.d) / |d|^5 - m / |d|^3), d = r - r0
+    rng = np.random.default_rng(1)
+    pts = rng.normal(size=(4, 6, 3))
+    r0, m = rng.normal(size=3), rng.normal(size=3)
+    d = pts - r0
+    dn = np.sqrt(np.sum(d * d, axis=-1))[..., None]
+    expected = 1e-7 * (3 * d * np.sum(d * m, axis=-1)[..., None] / dn**5 - m / dn**3)
+    B = dipole_field(pts, r0, m)
+    assert isinstance(B, np.ndarray) and B.shape == (4, 6, 3)
+    np.testing.assert_allclose(B, expected, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(dipole_field(pts[1, 2], r0, m), expected[1, 2], rtol=1e-13)
+    with pytest.raises(ValueError, match="coincide"):
+        dipole_field(np.stack([pts[0, 0], r0]), r0, m)
+    with pytest.raises(ValueError, match="points"):
+        dipole_field(pts[..., :2], r0, m)
+    with pytest.raises(ValueError, match="moment"):
+        dipole_field(pts, r0, [0.0, np.nan, 1.0])
+
 def _head_sensors(n=50, radius=0.1, seed=0):
     rng = np.random.default_rng(seed)
     d = rng.normal(size=(n, 3))
