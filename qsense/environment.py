@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from forward_models import conductors, shielding
+from forward_models import conductors, opm, shielding
 
 __all__ = [
     "Room",
@@ -428,14 +428,23 @@ def channel_field(array, field_fn) -> np.ndarray:
 
 # ---------------------------------------------------------------------- movement
 def rotation_matrix(rotvec) -> np.ndarray:
-    """Rotation matrix of a rotation vector (axis * angle, rad) by Rodrigues' formula."""
+    """Rotation matrix of a rotation vector (axis * angle, rad).
+
+    Validates ``rotvec`` and evaluates Rodrigues' formula with the kernel
+    :func:`forward_models.opm.rotation_from_rotvec` (stable as the angle goes to 0).
+
+    Parameters
+    ----------
+    rotvec : array_like, shape (3,)
+        Rotation axis times angle, rad (right-handed).
+
+    Returns
+    -------
+    R : numpy.ndarray, shape (3, 3)
+        Rotation matrix; ``R @ v`` rotates ``v``.
+    """
     v = _finite("rotvec", rotvec, shape=(3,))
-    th = np.linalg.norm(v)
-    if th == 0:
-        return np.eye(3)
-    k = v / th
-    K = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + math.sin(th) * K + (1 - math.cos(th)) * K @ K
+    return np.asarray(opm.rotation_from_rotvec(v))
 
 
 def movement_artefact(positions, orientations, b0, gradient, translation=(0, 0, 0),

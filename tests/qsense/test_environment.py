@@ -12,6 +12,7 @@ from qsense.environment import (
     get_room,
     movement_artefact,
     movement_artefact_linear,
+    rotation_matrix,
 )
 
 # published axis-averaged shielding factors (PHYSICS.md section 4)
@@ -70,6 +71,21 @@ def test_dipole_field_matches_closed_form_at_random_points():
         dipole_field(pts[..., :2], r0, m)
     with pytest.raises(ValueError, match="moment"):
         dipole_field(pts, r0, [0.0, np.nan, 1.0])
+
+
+def test_rotation_matrix_matches_scipy_and_axis_rotations():
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(2)
+    for scale in (0.0, 1e-9, 1e-5, 1e-2, 0.5, 3.0):
+        v = scale * rng.normal(size=3)
+        np.testing.assert_allclose(rotation_matrix(v), Rotation.from_rotvec(v).as_matrix(),
+                                   rtol=0, atol=2e-15)
+    c, s = np.cos(0.3), np.sin(0.3)
+    np.testing.assert_allclose(rotation_matrix([0, 0, 0.3]),
+                               [[c, -s, 0], [s, c, 0], [0, 0, 1]], rtol=0, atol=1e-15)
+    with pytest.raises(ValueError, match="rotvec"):
+        rotation_matrix([0.0, 1.0])
 
 def _head_sensors(n=50, radius=0.1, seed=0):
     rng = np.random.default_rng(seed)
