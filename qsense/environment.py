@@ -447,6 +447,16 @@ def rotation_matrix(rotvec) -> np.ndarray:
     return np.asarray(opm.rotation_from_rotvec(v))
 
 
+def _movement_inputs(positions, orientations, translation, rotation, centre):
+    """Checked float arrays p, n (n, 3) and d, omega, c (3,) of a rigid head movement."""
+    p = _finite("positions", positions, shape=(..., 3))
+    n = _finite("orientations", orientations, shape=p.shape)
+    d = _finite("translation", translation, shape=(3,))
+    w = _finite("rotation", rotation, shape=(3,))
+    c = _finite("centre", centre, shape=(3,))
+    return p, n, d, w, c
+
+
 def movement_artefact(positions, orientations, b0, gradient, translation=(0, 0, 0),
                       rotation=(0, 0, 0), centre=(0, 0, 0)) -> np.ndarray:
     """Exact change of head-fixed sensor readings when the head moves in a static field.
@@ -475,11 +485,8 @@ def movement_artefact(positions, orientations, b0, gradient, translation=(0, 0, 
     -------
     artefact : numpy.ndarray, shape (n,), T.
     """
-    p = _finite("positions", positions)
-    n = _finite("orientations", orientations)
-    c = _finite("centre", centre, shape=(3,))
-    d = _finite("translation", translation, shape=(3,))
-    R = rotation_matrix(rotation)
+    p, n, d, w, c = _movement_inputs(positions, orientations, translation, rotation, centre)
+    R = rotation_matrix(w)
     p2 = (p - c) @ R.T + c + d
     n2 = n @ R.T
     B1 = np.asarray(shielding.remnant_field(p, b0, gradient))
@@ -495,12 +502,10 @@ def movement_artefact_linear(positions, orientations, b0, gradient, translation=
     omega; bounded by ``|B| |omega| + |G| |dp|``.  Same arguments as
     :func:`movement_artefact`.
     """
-    p = np.asarray(positions, dtype=float)
-    n = np.asarray(orientations, dtype=float)
-    w = np.asarray(rotation, dtype=float)
+    p, n, d, w, c = _movement_inputs(positions, orientations, translation, rotation, centre)
     G = np.asarray(gradient, dtype=float)
     B = np.asarray(shielding.remnant_field(p, b0, G))
-    dp = np.cross(w, p - np.asarray(centre, dtype=float)) + np.asarray(translation, dtype=float)
+    dp = np.cross(w, p - c) + d
     return np.sum(np.cross(w, n) * B, axis=-1) + np.einsum("ni,ij,nj->n", n, G, dp)
 
 
@@ -530,7 +535,7 @@ def squid_movement_leadfield_change(array, head, sources, translation=(0, 0, 0),
     import qsense
 
     move = np.eye(4)
-    move[:3, :3] = rotation_matrix(rotation)
+    move[:3, :3] = rotation_matrix(_finite("rotation", rotation, shape=(3,)))
     move[:3, 3] = _finite("translation", translation, shape=(3,))
     moved = array.replace(dev_head_t=np.linalg.inv(move) @ np.asarray(array.dev_head_t))
     lf0 = qsense.leadfield(array, head, sources)

@@ -135,3 +135,15 @@ def test_environment_validation():
         Environment(temperature=-1.0)
     with pytest.raises(ValueError, match="position"):
         DipoleSource("car", position=(0.1, 0, 0))
+
+
+def test_movement_inputs_are_checked():
+    pos, nrm = _head_sensors(n=4)
+    b0, G = np.array([1e-9, 0.0, 0.0]), np.zeros((3, 3))
+    for fn in (movement_artefact, movement_artefact_linear):
+        with pytest.raises(ValueError, match="rotation must be finite"):
+            fn(pos, nrm, b0, G, rotation=(np.nan, 0.0, 0.0))
+        with pytest.raises(ValueError, match="orientations must have shape"):
+            fn(pos, nrm[:3], b0, G)
+        with pytest.raises(ValueError, match="translation must have shape"):
+            fn(pos, nrm, b0, G, translation=(0.0, 0.0))
