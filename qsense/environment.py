@@ -1,6 +1,6 @@
 """Measurement environment: shielded rooms, interference, movement.
 
-Room presets are calibrated against published measurements (PHYSICS.md section 4).
+Room presets are calibrated against published measurements (see References).
 The passive shielding of a room is modelled as ``S(f) = S0 prod_i |1 + j f / f_i|``:
 each corner f_i is the eddy-current time constant of a conducting layer,
 ``|1 + j omega mu0 sigma R t / 3|`` (forward_models.shielding.eddy_current_factor),
@@ -11,7 +11,7 @@ Calibration table (model vs published, axis-averaged shielding factors)::
 
     room                 quantity                      published   model   source
     ak3b                 passive S at 0.02 Hz            35          35.6  Vacuumschmelze Ak3b
-    ak3b                 passive S at 0.1 Hz             71          67.1    (PHYSICS.md s.4)
+    ak3b                 passive S at 0.1 Hz             71          67.1    (Kelha et al. 1982)
     ak3b                 passive S at 1 Hz              561         584
     ak3b                 passive S at 100 Hz            5e5         5.0e5
     ak3b                 active/passive at 1 Hz          ~10         10.0
@@ -23,6 +23,24 @@ Calibration table (model vs published, axis-averaged shielding factors)::
 
 Figures without a source (interferer moments, distances, power-line amplitudes,
 movement spectra, remnant gradients) are labelled "assumption" and are parameters.
+
+References
+----------
+Bork J, Hahlbohm H-D, Klein R, Schnabel A (2001). The 8-layered magnetically shielded
+room of the PTB: design and construction. Proc. 12th Int. Conf. on Biomagnetism
+(Biomag 2000), 970-973.
+
+Holmes N et al. (2019). Balanced, bi-planar magnetic field and field gradient coils for
+field compensation in wearable magnetoencephalography. Sci. Rep. 9:14196.
+
+Jackson JD (1999). Classical Electrodynamics, 3rd ed., eq. 5.56 (magnetic dipole field).
+
+Kelha VO, Pukki JM, Peltonen RS, Penttinen AJ, Ilmoniemi RJ, Heino JJ (1982). Design,
+construction, and performance of a large-volume magnetic shield. IEEE Trans. Magn.
+18(1):260-270 (the Vacuumschmelze Ak3b room type).
+
+Rea M et al. (2021). Precision magnetic field modelling and control for wearable
+magnetoencephalography. NeuroImage 241:118401.
 """
 
 from __future__ import annotations
@@ -190,8 +208,8 @@ ROOMS: dict[str, Room] = {
         nulling_gain_error=0.1,
         citation=("Vacuumschmelze Ak3b (2 mu-metal + 1 conducting layer): axis-averaged "
                   "shielding 35 at 0.02 Hz, 71 at 0.1 Hz, 561 at 1 Hz, 5e5 at 100 Hz, about "
-                  "10x more at 1 Hz with active compensation (figures as collected in "
-                  "PHYSICS.md section 4; Kelha et al. 1982 describe the room type). s0 and "
+                  "10x more at 1 Hz with active compensation (published Ak3b figures; Kelha "
+                  "et al. 1982, IEEE Trans. Magn. 18:260, describe the room type). s0 and "
                   "corners are a least-squares fit to those four points; remnant field 10 nT, "
                   "gradient 5 nT/m, layer geometry and active bandwidth: assumption."),
     ),
@@ -208,8 +226,8 @@ ROOMS: dict[str, Room] = {
         nulling_gain_error=0.01,
         citation=("PTB BMSR-2, 7 mu-metal layers + aluminium: passive shielding 75 000 at "
                   "0.01 Hz, 1e7 with active compensation, residual field < 300 pT (Bork et al. "
-                  "2001, Proc. Biomag 2000, 970; PHYSICS.md section 4). Corner frequencies "
-                  "taken from the Ak3b fit, gradient 0.3 nT/m, layer radii: assumption."),
+                  "2001, Proc. Biomag 2000, 970-973). Corner frequencies taken from the Ak3b "
+                  "fit, gradient 0.3 nT/m, layer radii: assumption."),
     ),
     "opm_two_layer": Room(
         name="opm_two_layer",
@@ -221,9 +239,9 @@ ROOMS: dict[str, Room] = {
         layers=((*_MUMETAL, 1.2, 1.5e4), (*_MUMETAL, 1.3, 1.5e4), (5.8e7, 4e-3, 1.4, 1.0)),
         nulling_gain_error=0.01,
         citation=("Two-layer OPM-optimised room (2 mu-metal + 1 copper layer, degaussed): "
-                  "remnant field < 2 nT (Rea et al. 2021, NeuroImage 241:118417), here 1 nT "
+                  "remnant field < 2 nT (Rea et al. 2021, NeuroImage 241:118401), here 1 nT "
                   "and 1 nT/m; on-person bi-planar nulling coils about 40 dB at 0.01 Hz "
-                  "(Holmes et al. 2019, NeuroImage 181:760) -> nulling_gain_error 0.01. "
+                  "(Holmes et al. 2019, Sci. Rep. 9:14196) -> nulling_gain_error 0.01. "
                   "Passive shielding curve: assumption, the Ak3b calibration (same "
                   "construction class)."),
     ),
