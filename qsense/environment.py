@@ -1,6 +1,6 @@
 """Measurement environment: shielded rooms, interference, movement.
 
-Room presets are calibrated against published measurements (PHYSICS.md section 4).
+Room presets are calibrated against published measurements (see References).
 The passive shielding of a room is modelled as ``S(f) = S0 prod_i |1 + j f / f_i|``:
 each corner f_i is the eddy-current time constant of a conducting layer,
 ``|1 + j omega mu0 sigma R t / 3|`` (forward_models.shielding.eddy_current_factor),
@@ -11,7 +11,7 @@ Calibration table (model vs published, axis-averaged shielding factors)::
 
     room                 quantity                      published   model   source
     ak3b                 passive S at 0.02 Hz            35          35.6  Vacuumschmelze Ak3b
-    ak3b                 passive S at 0.1 Hz             71          67.1    (PHYSICS.md s.4)
+    ak3b                 passive S at 0.1 Hz             71          67.1    (Kelha et al. 1982)
     ak3b                 passive S at 1 Hz              561         584
     ak3b                 passive S at 100 Hz            5e5         5.0e5
     ak3b                 active/passive at 1 Hz          ~10         10.0
@@ -23,6 +23,24 @@ Calibration table (model vs published, axis-averaged shielding factors)::
 
 Figures without a source (interferer moments, distances, power-line amplitudes,
 movement spectra, remnant gradients) are labelled "assumption" and are parameters.
+
+References
+----------
+Bork J, Hahlbohm H-D, Klein R, Schnabel A (2001). The 8-layered magnetically shielded
+room of the PTB: design and construction. Proc. 12th Int. Conf. on Biomagnetism
+(Biomag 2000), 970-973.
+
+Holmes N et al. (2019). Balanced, bi-planar magnetic field and field gradient coils for
+field compensation in wearable magnetoencephalography. Sci. Rep. 9:14196.
+
+Jackson JD (1999). Classical Electrodynamics, 3rd ed., eq. 5.56 (magnetic dipole field).
+
+Kelha VO, Pukki JM, Peltonen RS, Penttinen AJ, Ilmoniemi RJ, Heino JJ (1982). Design,
+construction, and performance of a large-volume magnetic shield. IEEE Trans. Magn.
+18(1):260-270 (the Vacuumschmelze Ak3b room type).
+
+Rea M et al. (2021). Precision magnetic field modelling and control for wearable
+magnetoencephalography. NeuroImage 241:118401.
 """
 
 from __future__ import annotations
@@ -33,7 +51,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from forward_models import MU0, shielding
+from forward_models import conductors, opm, shielding
 
 __all__ = [
     "Room",
@@ -54,15 +72,25 @@ __all__ = [
 
 
 def _finite(name, value, *, positive=False, allow_zero=True, shape=None):
+    """``value`` as a float array, checked finite (and non-negative / positive, and of
+    ``shape``; a leading ``...`` in ``shape`` allows any leading axes)."""
     arr = np.asarray(value, dtype=float)
-    if shape is not None and arr.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+    if shape is not None and not _shape_matches(arr.shape, shape):
+        want = "(..., " + ", ".join(map(str, shape[1:])) + ")" if shape[:1] == (...,) else shape
+        raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite, got {value!r}")
     if positive and (np.any(arr < 0) if allow_zero else np.any(arr <= 0)):
         what = "non-negative" if allow_zero else "positive"
         raise ValueError(f"{name} must be {what}, got {value!r}")
     return arr
+
+
+def _shape_matches(got, want):
+    if want[:1] == (...,):
+        tail = want[1:]
+        return len(got) >= len(tail) and got[len(got) - len(tail):] == tail
+    return got == want
 
 
 def _freqs(freqs):
@@ -180,8 +208,8 @@ ROOMS: dict[str, Room] = {
         nulling_gain_error=0.1,
         citation=("Vacuumschmelze Ak3b (2 mu-metal + 1 conducting layer): axis-averaged "
                   "shielding 35 at 0.02 Hz, 71 at 0.1 Hz, 561 at 1 Hz, 5e5 at 100 Hz, about "
-                  "10x more at 1 Hz with active compensation (figures as collected in "
-                  "PHYSICS.md section 4; Kelha et al. 1982 describe the room type). s0 and "
+                  "10x more at 1 Hz with active compensation (published Ak3b figures; Kelha "
+                  "et al. 1982, IEEE Trans. Magn. 18:260, describe the room type). s0 and "
                   "corners are a least-squares fit to those four points; remnant field 10 nT, "
                   "gradient 5 nT/m, layer geometry and active bandwidth: assumption."),
     ),
@@ -198,8 +226,8 @@ ROOMS: dict[str, Room] = {
         nulling_gain_error=0.01,
         citation=("PTB BMSR-2, 7 mu-metal layers + aluminium: passive shielding 75 000 at "
                   "0.01 Hz, 1e7 with active compensation, residual field < 300 pT (Bork et al. "
-                  "2001, Proc. Biomag 2000, 970; PHYSICS.md section 4). Corner frequencies "
-                  "taken from the Ak3b fit, gradient 0.3 nT/m, layer radii: assumption."),
+                  "2001, Proc. Biomag 2000, 970-973). Corner frequencies taken from the Ak3b "
+                  "fit, gradient 0.3 nT/m, layer radii: assumption."),
     ),
     "opm_two_layer": Room(
         name="opm_two_layer",
@@ -211,9 +239,9 @@ ROOMS: dict[str, Room] = {
         layers=((*_MUMETAL, 1.2, 1.5e4), (*_MUMETAL, 1.3, 1.5e4), (5.8e7, 4e-3, 1.4, 1.0)),
         nulling_gain_error=0.01,
         citation=("Two-layer OPM-optimised room (2 mu-metal + 1 copper layer, degaussed): "
-                  "remnant field < 2 nT (Rea et al. 2021, NeuroImage 241:118417), here 1 nT "
+                  "remnant field < 2 nT (Rea et al. 2021, NeuroImage 241:118401), here 1 nT "
                   "and 1 nT/m; on-person bi-planar nulling coils about 40 dB at 0.01 Hz "
-                  "(Holmes et al. 2019, NeuroImage 181:760) -> nulling_gain_error 0.01. "
+                  "(Holmes et al. 2019, Sci. Rep. 9:14196) -> nulling_gain_error 0.01. "
                   "Passive shielding curve: assumption, the Ak3b calibration (same "
                   "construction class)."),
     ),
@@ -373,7 +401,10 @@ class Environment:
 
 # ------------------------------------------------------------------------ fields
 def dipole_field(points, position, moment):
-    """Field of a magnetic dipole, ``mu0/(4 pi) (3 (m.n) n - m) / d**3`` (PHYSICS.md s.1).
+    """Field of a magnetic dipole, ``mu0/(4 pi) (3 (m.n) n - m) / d**3`` (Jackson eq. 5.56).
+
+    Validates its inputs and evaluates the kernel
+    :func:`forward_models.conductors.magnetic_dipole_field`.
 
     Parameters
     ----------
@@ -387,14 +418,19 @@ def dipole_field(points, position, moment):
     Returns
     -------
     B : numpy.ndarray, shape (..., 3), T.
+
+    Raises
+    ------
+    ValueError
+        If an input is not finite or has the wrong shape, or a point coincides with the
+        dipole position.
     """
-    d = np.asarray(points, dtype=float) - np.asarray(position, dtype=float)
-    r = np.linalg.norm(d, axis=-1, keepdims=True)
-    if np.any(r == 0):
+    p = _finite("points", points, shape=(..., 3))
+    r0 = _finite("position", position, shape=(3,))
+    m = _finite("moment", moment, shape=(3,))
+    if np.any(np.linalg.norm(p - r0, axis=-1) == 0):
         raise ValueError("points coincide with the dipole position")
-    n = d / r
-    m = np.asarray(moment, dtype=float)
-    return MU0 / (4 * np.pi) * (3 * (n @ m)[..., None] * n - m) / r**3
+    return np.asarray(conductors.magnetic_dipole_field(p, r0, m))
 
 
 def channel_field(array, field_fn) -> np.ndarray:
@@ -410,14 +446,33 @@ def channel_field(array, field_fn) -> np.ndarray:
 
 # ---------------------------------------------------------------------- movement
 def rotation_matrix(rotvec) -> np.ndarray:
-    """Rotation matrix of a rotation vector (axis * angle, rad) by Rodrigues' formula."""
+    """Rotation matrix of a rotation vector (axis * angle, rad).
+
+    Validates ``rotvec`` and evaluates Rodrigues' formula with the kernel
+    :func:`forward_models.opm.rotation_from_rotvec` (stable as the angle goes to 0).
+
+    Parameters
+    ----------
+    rotvec : array_like, shape (3,)
+        Rotation axis times angle, rad (right-handed).
+
+    Returns
+    -------
+    R : numpy.ndarray, shape (3, 3)
+        Rotation matrix; ``R @ v`` rotates ``v``.
+    """
     v = _finite("rotvec", rotvec, shape=(3,))
-    th = np.linalg.norm(v)
-    if th == 0:
-        return np.eye(3)
-    k = v / th
-    K = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + math.sin(th) * K + (1 - math.cos(th)) * K @ K
+    return np.asarray(opm.rotation_from_rotvec(v))
+
+
+def _movement_inputs(positions, orientations, translation, rotation, centre):
+    """Checked float arrays p, n (n, 3) and d, omega, c (3,) of a rigid head movement."""
+    p = _finite("positions", positions, shape=(..., 3))
+    n = _finite("orientations", orientations, shape=p.shape)
+    d = _finite("translation", translation, shape=(3,))
+    w = _finite("rotation", rotation, shape=(3,))
+    c = _finite("centre", centre, shape=(3,))
+    return p, n, d, w, c
 
 
 def movement_artefact(positions, orientations, b0, gradient, translation=(0, 0, 0),
@@ -448,11 +503,8 @@ def movement_artefact(positions, orientations, b0, gradient, translation=(0, 0, 
     -------
     artefact : numpy.ndarray, shape (n,), T.
     """
-    p = _finite("positions", positions)
-    n = _finite("orientations", orientations)
-    c = _finite("centre", centre, shape=(3,))
-    d = _finite("translation", translation, shape=(3,))
-    R = rotation_matrix(rotation)
+    p, n, d, w, c = _movement_inputs(positions, orientations, translation, rotation, centre)
+    R = rotation_matrix(w)
     p2 = (p - c) @ R.T + c + d
     n2 = n @ R.T
     B1 = np.asarray(shielding.remnant_field(p, b0, gradient))
@@ -468,12 +520,10 @@ def movement_artefact_linear(positions, orientations, b0, gradient, translation=
     omega; bounded by ``|B| |omega| + |G| |dp|``.  Same arguments as
     :func:`movement_artefact`.
     """
-    p = np.asarray(positions, dtype=float)
-    n = np.asarray(orientations, dtype=float)
-    w = np.asarray(rotation, dtype=float)
+    p, n, d, w, c = _movement_inputs(positions, orientations, translation, rotation, centre)
     G = np.asarray(gradient, dtype=float)
     B = np.asarray(shielding.remnant_field(p, b0, G))
-    dp = np.cross(w, p - np.asarray(centre, dtype=float)) + np.asarray(translation, dtype=float)
+    dp = np.cross(w, p - c) + d
     return np.sum(np.cross(w, n) * B, axis=-1) + np.einsum("ni,ij,nj->n", n, G, dp)
 
 
@@ -503,7 +553,7 @@ def squid_movement_leadfield_change(array, head, sources, translation=(0, 0, 0),
     import qsense
 
     move = np.eye(4)
-    move[:3, :3] = rotation_matrix(rotation)
+    move[:3, :3] = rotation_matrix(_finite("rotation", rotation, shape=(3,)))
     move[:3, 3] = _finite("translation", translation, shape=(3,))
     moved = array.replace(dev_head_t=np.linalg.inv(move) @ np.asarray(array.dev_head_t))
     lf0 = qsense.leadfield(array, head, sources)

@@ -12,6 +12,7 @@ from qsense.environment import (
     get_room,
     movement_artefact,
     movement_artefact_linear,
+    rotation_matrix,
 )
 
 # published axis-averaged shielding factors (PHYSICS.md section 4)
@@ -50,6 +51,41 @@ def test_dipole_field_closed_form():
     k = 1e-7 / 8.0
     np.testing.assert_allclose(B, [[0, 0, 2 * k], [0, 0, -k]], rtol=1e-12, atol=1e-30)
 
+
+
+def test_dipole_field_matches_closed_form_at_random_points():
+    # independent form: B = mu0/(4 pi) (3 d (m.d) / |d|^5 - m / |d|^3), d = r - r0
+    rng = np.random.default_rng(1)
+    pts = rng.normal(size=(4, 6, 3))
+    r0, m = rng.normal(size=3), rng.normal(size=3)
+    d = pts - r0
+    dn = np.sqrt(np.sum(d * d, axis=-1))[..., None]
+    expected = 1e-7 * (3 * d * np.sum(d * m, axis=-1)[..., None] / dn**5 - m / dn**3)
+    B = dipole_field(pts, r0, m)
+    assert isinstance(B, np.ndarray) and B.shape == (4, 6, 3)
+    np.testing.assert_allclose(B, expected, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(dipole_field(pts[1, 2], r0, m), expected[1, 2], rtol=1e-13)
+    with pytest.raises(ValueError, match="coincide"):
+        dipole_field(np.stack([pts[0, 0], r0]), r0, m)
+    with pytest.raises(ValueError, match="points"):
+        dipole_field(pts[..., :2], r0, m)
+    with pytest.raises(ValueError, match="moment"):
+        dipole_field(pts, r0, [0.0, np.nan, 1.0])
+
+
+def test_rotation_matrix_matches_scipy_and_axis_rotations():
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(2)
+    for scale in (0.0, 1e-9, 1e-5, 1e-2, 0.5, 3.0):
+        v = scale * rng.normal(size=3)
+        np.testing.assert_allclose(rotation_matrix(v), Rotation.from_rotvec(v).as_matrix(),
+                                   rtol=0, atol=2e-15)
+    c, s = np.cos(0.3), np.sin(0.3)
+    np.testing.assert_allclose(rotation_matrix([0, 0, 0.3]),
+                               [[c, -s, 0], [s, c, 0], [0, 0, 1]], rtol=0, atol=1e-15)
+    with pytest.raises(ValueError, match="rotvec"):
+        rotation_matrix([0.0, 1.0])
 
 def _head_sensors(n=50, radius=0.1, seed=0):
     rng = np.random.default_rng(seed)
@@ -99,3 +135,15 @@ def test_environment_validation():
         Environment(temperature=-1.0)
     with pytest.raises(ValueError, match="position"):
         DipoleSource("car", position=(0.1, 0, 0))
+
+
+def test_movement_inputs_are_checked():
+    pos, nrm = _head_sensors(n=4)
+    b0, G = np.array([1e-9, 0.0, 0.0]), np.zeros((3, 3))
+    for fn in (movement_artefact, movement_artefact_linear):
+        with pytest.raises(ValueError, match="rotation must be finite"):
+            fn(pos, nrm, b0, G, rotation=(np.nan, 0.0, 0.0))
+        with pytest.raises(ValueError, match="orientations must have shape"):
+            fn(pos, nrm[:3], b0, G)
+        with pytest.raises(ValueError, match="translation must have shape"):
+            fn(pos, nrm, b0, G, translation=(0.0, 0.0))

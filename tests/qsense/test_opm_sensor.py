@@ -176,3 +176,13 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="exceeds the coil range"):
         qo.opm_response(_field(n, amp=60e-9), FS, frames(n),
                         field_zeroing="single_pass")
+
+
+def test_response_machinery_is_reexported_and_cell_points_checks_positions():
+    from qsense import opm_response as qr
+
+    assert qo.opm_response is qr.opm_response and qo.cell_points is qr.cell_points
+    with pytest.raises(ValueError, match=r"positions must be finite with shape \(n_sensors, 3\)"):
+        qo.cell_points(np.zeros((2, 2)), frames(2))
+    with pytest.raises(ValueError, match="positions must be finite"):
+        qo.cell_points(np.full((2, 3), np.nan), frames(2))
