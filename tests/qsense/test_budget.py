@@ -8,8 +8,10 @@ import xarray as xr
 
 import qsense
 from qsense import arrays
-from qsense.budget import add_budget_parser, dominant, noise_budget, run_budget
+from qsense.budget import dominant, noise_budget
+from qsense.cli.budget import add_budget_parser, run_budget
 from qsense.environment import Environment
+from qsense.plots import plot_budget
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +79,15 @@ def test_cli_prints_dominant_contributors(tmp_path, capsys):
     bad.write_text("colour = 3\n")
     with pytest.raises(ValueError, match="colour"):
         run_budget(parser.parse_args(["budget", "--config", str(bad)]))
+
+
+def test_plot_budget_draws_on_a_figure_without_pyplot(opm, tmp_path):
+    from matplotlib.figure import Figure
+
+    ds = noise_budget(opm, Environment(), [1.0, 10.0, 100.0])
+    ax = plot_budget(ds)
+    assert isinstance(ax.figure, Figure) and ax.get_title() == "quspin_gen2 in room opm_two_layer"
+    ax.figure.savefig(tmp_path / "b.png")
+    assert (tmp_path / "b.png").stat().st_size > 1000
+    own = Figure().subplots()
+    assert plot_budget(ds, ax=own, title="t") is own and own.get_title() == "t"

@@ -1,16 +1,21 @@
-"""The ``qsense`` command line."""
+"""``qsense info``: heads, arrays and sensor presets."""
 
 from __future__ import annotations
 
-import argparse
-import sys
-
-__all__ = ["main"]
+__all__ = ["add_info_parser", "run_info"]
 
 
-def _cmd_info(args) -> int:
-    from . import __version__
-    from .sensors import PRESETS
+def add_info_parser(subparsers):
+    """Add the ``info`` subcommand to an argparse ``subparsers`` object."""
+    p = subparsers.add_parser("info", help="list heads, arrays and sensor presets")
+    p.set_defaults(func=run_info)
+    return p
+
+
+def run_info(args=None) -> int:
+    """Print what ``qsense info`` lists; returns 0."""
+    from .. import __version__
+    from ..sensors import PRESETS
 
     out = [f"qsense {__version__}", "", "Heads:"]
     out.append("  sphere     Head.sphere(radius=0.09, origin=(0, 0, 0.04)): Sarvas sphere model")
@@ -29,31 +34,3 @@ def _cmd_info(args) -> int:
                    f"{p.noise_floor:.3g} {unit:15s} {p.description}")
     print("\n".join(out))
     return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="qsense",
-        description="Simulate OPM, NV and SQUID magnetometers on the head, and what can "
-        "be localised from them.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_info = sub.add_parser("info", help="list heads, arrays and sensor presets")
-    p_info.set_defaults(func=_cmd_info)
-    from .budget import add_budget_parser
-    from .compare_cli import add_compare_parser
-
-    add_budget_parser(sub)
-    add_compare_parser(sub)
-    return parser
-
-
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    rc = args.func(args)
-    return rc if isinstance(rc, int) else 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
