@@ -16,10 +16,10 @@ quadrature sum.  Contributors:
 ``power_line``
     Power-line harmonics (Gaussian lines) divided by the shielding factor.
 ``movement``
-    Head-fixed sensors (OPM, NV) moving in the remnant field: per channel
-    ``sqrt((theta |n x B|)**2 + (dr |G^T n|)**2)`` for isotropic rotation theta and
-    translation dr spectra.  Fixed SQUID helmets see no remnant-field artefact from
-    head movement (it changes their lead fields instead, see
+    Head-mounted sensors (``array.head_mounted``: OPM, NV) moving in the remnant field:
+    per channel ``sqrt((theta |n x B|)**2 + (dr |G^T n|)**2)`` for isotropic rotation
+    theta and translation dr spectra.  Fixed SQUID helmets see no remnant-field artefact
+    from head movement (it changes their lead fields instead, see
     ``qsense.environment.squid_movement_leadfield_change``), so this is zero for them.
 
 The ``qsense budget`` command lives in :mod:`qsense.cli.budget`, the figure in
@@ -112,7 +112,7 @@ def noise_budget(array, environment: Environment | None = None, freqs=None,
         lines = sum(np.asarray(fm_noise.gaussian_line_asd(f, h * pl.frequency, a, pl.width))
                     ** 2 for h, a in zip(pl.harmonics, pl.amplitudes, strict=True))
         out[3] = np.abs(coupling)[:, None] * np.sqrt(lines)[None, :] / S
-    if env.movement is not None and array.kind != "squid":
+    if env.movement is not None and array.head_mounted:
         mv = env.movement
         b0, G = env.remnant()
         pos, nrm = np.asarray(array.positions), np.asarray(array.orientations)
@@ -167,9 +167,10 @@ def noise_budget(array, environment: Environment | None = None, freqs=None,
 def mne_suppression(array, environment: Environment) -> dict:
     """Attenuation of the interference topographies by MNE's suppression methods.
 
-    OPM/NV arrays: homogeneous field correction, ``mne.preprocessing.compute_proj_hfc``
-    (order 1: uniform field + gradients, Tierney et al. 2021); SQUID arrays:
-    ``mne.preprocessing.maxwell_filter`` (SSS, Taulu & Kajola 2005).  Each interference
+    Head-mounted arrays (``array.head_mounted``: OPM, NV): homogeneous field correction,
+    ``mne.preprocessing.compute_proj_hfc`` (order 1: uniform field + gradients, Tierney
+    et al. 2021); fixed helmets (SQUID): ``mne.preprocessing.maxwell_filter`` (SSS,
+    Taulu & Kajola 2005).  Each interference
     topography (one per dipole source, one for the power line, one per remnant
     movement term) is filtered, and ``rms(before) / rms(after)`` over channels is the
     achieved attenuation.
@@ -195,17 +196,17 @@ def mne_suppression(array, environment: Environment) -> dict:
     names = list(topo)
     data = np.concatenate([np.stack(topo[k], axis=1) for k in names], axis=1)
     info = array.to_info()
-    if array.kind == "squid":
-        raw = mne.io.RawArray(data, info, verbose="error")
-        clean = mne.preprocessing.maxwell_filter(raw, origin=(0.0, 0.0, 0.04),
-                                                 verbose="error").get_data()
-        method = "mne.preprocessing.maxwell_filter (SSS, int_order=8, ext_order=3)"
-    else:
+    if array.head_mounted:
         projs = mne.preprocessing.compute_proj_hfc(info, order=1, verbose="error")
         U = np.concatenate([p["data"]["data"] for p in projs], axis=0).T
         U, _ = np.linalg.qr(U)
         clean = data - U @ (U.T @ data)
         method = "mne.preprocessing.compute_proj_hfc (order=1)"
+    else:
+        raw = mne.io.RawArray(data, info, verbose="error")
+        clean = mne.preprocessing.maxwell_filter(raw, origin=(0.0, 0.0, 0.04),
+                                                 verbose="error").get_data()
+        method = "mne.preprocessing.maxwell_filter (SSS, int_order=8, ext_order=3)"
     out, i = {"method": method}, 0
     for k in names:
         n = len(topo[k])

@@ -91,3 +91,16 @@ def test_plot_budget_draws_on_a_figure_without_pyplot(opm, tmp_path):
     assert (tmp_path / "b.png").stat().st_size > 1000
     own = Figure().subplots()
     assert plot_budget(ds, ax=own, title="t") is own and own.get_title() == "t"
+
+
+def test_movement_and_suppression_follow_head_mounting(opm):
+    """Movement only for head-mounted arrays; HFC for them, SSS for fixed helmets."""
+    squid = qsense.sensors.get_preset("neuromag_mag").default_array(qsense.Head.sphere())
+    assert opm.head_mounted and not squid.head_mounted
+    env = Environment()
+    ds_opm, ds_squid = (noise_budget(a, env, [1.0], suppression=True) for a in (opm, squid))
+    assert float(ds_opm["asd"].sel(contributor="movement").min()) > 0
+    assert float(abs(ds_squid["asd"].sel(contributor="movement")).max()) == 0.0
+    assert "compute_proj_hfc" in ds_opm["attenuation"].attrs["method"]
+    assert "maxwell_filter" in ds_squid["attenuation"].attrs["method"]
+
