@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "UsageError"]
+
+
+class UsageError(ValueError):
+    """A bad command-line setting; :func:`main` prints it on one line and exits with 2.
+
+    The message names the option (``argument --sensor: ...``), the value and why.
+    """
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,5 +40,8 @@ def main(argv=None) -> int:
     """Run ``qsense`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    rc = args.func(args)
+    try:
+        rc = args.func(args)
+    except UsageError as err:
+        parser.exit(2, f"{parser.prog} {args.command}: error: {err}\n")
     return rc if isinstance(rc, int) else 0
