@@ -35,10 +35,18 @@ def test_info_lists_presets(capsys):
         assert name in out
 
 
-def test_console_entry_runs():
+def test_console_info_lists_every_preset_and_room_with_its_citation():
+    from qsense.environment import ROOMS
+    from qsense.nv import NV_PRESETS
+    from qsense.sensors import PRESETS
+
     res = _qsense("info", timeout=120)
     assert res.returncode == 0, res.stderr
-    assert "Sensor presets" in res.stdout
+    assert "Sensor presets" in res.stdout and "Rooms" in res.stdout
+    flat = " ".join(res.stdout.split())  # citations are wrapped for the terminal
+    for name, item in {**PRESETS, **NV_PRESETS, **ROOMS}.items():
+        assert f" {name} " in flat, name
+        assert " ".join(item.citation.split()[:6]) in flat, name
 
 
 def test_budget_through_main(capsys, tmp_path):
