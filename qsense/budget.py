@@ -55,6 +55,28 @@ def _check_freqs(freqs):
     return f
 
 
+def _unit(v) -> np.ndarray:
+    v = np.asarray(v, dtype=float)
+    return v / np.linalg.norm(v)
+
+
+def _source_couplings(array, env: Environment) -> list[np.ndarray]:
+    """Per interference source, each channel's reading of a unit dipole moment along the
+    source's direction (T/(A m^2); T/(m A m^2) on gradiometers), shape (n_channels,)."""
+    out = []
+    for src in env.sources:
+        d = _unit(src.direction)
+        out.append(channel_field(array, lambda p, s=src, d=d: dipole_field(p, s.position, d)))
+    return out
+
+
+def _power_line_coupling(array, env: Environment) -> np.ndarray:
+    """Each channel's reading of a uniform unit field along the power-line field's
+    direction (dimensionless; 1/m on gradiometers), shape (n_channels,)."""
+    u = _unit(env.power_line.direction)
+    return channel_field(array, lambda p: np.broadcast_to(u, p.shape))
+
+
 def noise_budget(array, environment: Environment | None = None, freqs=None,
                  suppression: bool = False) -> xr.Dataset:
     """Noise budget of a sensor array in an environment.
@@ -98,17 +120,12 @@ def noise_budget(array, environment: Environment | None = None, freqs=None,
     if room.layers:
         bt = room.thermal_noise(env.temperature)
         out[1] = np.where(grad, bt / room.layers[0][2], bt)[:, None]
-    for src in env.sources:
-        d = np.asarray(src.direction, dtype=float)
-        d = d / np.linalg.norm(d)
-        coupling = channel_field(array, lambda p, s=src, d=d: dipole_field(p, s.position, d))
+    for src, coupling in zip(env.sources, _source_couplings(array, env), strict=True):
         out[2] += (np.abs(coupling)[:, None] * src.moment_spectrum(f)[None, :] / S) ** 2
     out[2] = np.sqrt(out[2])
     if env.power_line is not None:
         pl = env.power_line
-        u = np.asarray(pl.direction, dtype=float)
-        u = u / np.linalg.norm(u)
-        coupling = channel_field(array, lambda p: np.broadcast_to(u, p.shape))
+        coupling = _power_line_coupling(array, env)
         lines = sum(np.asarray(fm_noise.gaussian_line_asd(f, h * pl.frequency, a, pl.width))
                     ** 2 for h, a in zip(pl.harmonics, pl.amplitudes, strict=True))
         out[3] = np.abs(coupling)[:, None] * np.sqrt(lines)[None, :] / S
@@ -184,15 +201,10 @@ def mne_suppression(array, environment: Environment) -> dict:
     import mne
 
     topo = {}
-    for src in environment.sources:
-        d = np.asarray(src.direction, dtype=float)
-        d = d / np.linalg.norm(d)
-        topo.setdefault("interference", []).append(
-            channel_field(array, lambda p, s=src, d=d: dipole_field(p, s.position, d)))
+    if environment.sources:
+        topo["interference"] = _source_couplings(array, environment)
     if environment.power_line is not None:
-        u = np.asarray(environment.power_line.direction, dtype=float)
-        u = u / np.linalg.norm(u)
-        topo["power_line"] = [channel_field(array, lambda p: np.broadcast_to(u, p.shape))]
+        topo["power_line"] = [_power_line_coupling(array, environment)]
     names = list(topo)
     data = np.concatenate([np.stack(topo[k], axis=1) for k in names], axis=1)
     info = array.to_info()
