@@ -16,31 +16,26 @@ quadrature sum.  Contributors:
 ``power_line``
     Power-line harmonics (Gaussian lines) divided by the shielding factor.
 ``movement``
-    Head-fixed sensors (OPM, NV) moving in the remnant field: per channel
-    ``sqrt((theta |n x B|)**2 + (dr |G^T n|)**2)`` for isotropic rotation theta and
-    translation dr spectra.  Fixed SQUID helmets see no remnant-field artefact from
-    head movement (it changes their lead fields instead, see
+    Head-mounted sensors (``array.head_mounted``: OPM, NV) moving in the remnant field:
+    per channel ``sqrt((theta |n x B|)**2 + (dr |G^T n|)**2)`` for isotropic rotation
+    theta and translation dr spectra.  Fixed SQUID helmets see no remnant-field artefact
+    from head movement (it changes their lead fields instead, see
     ``qsense.environment.squid_movement_leadfield_change``), so this is zero for them.
 
-The ``qsense budget`` command is :func:`add_budget_parser` + :func:`run_budget`.
+The ``qsense budget`` command lives in :mod:`qsense.cli.budget`, the figure in
+:func:`qsense.plots.plot_budget`.
 """
 
 from __future__ import annotations
-
-import argparse
-import tomllib
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from forward_models import noise as fm_noise
 
-from ._io import atomic_write
-from .environment import Environment, channel_field, dipole_field, get_room
+from .environment import Environment, channel_field, dipole_field
 
-__all__ = ["CONTRIBUTORS", "noise_budget", "mne_suppression", "plot_budget", "dominant",
-           "add_budget_parser", "run_budget"]
+__all__ = ["CONTRIBUTORS", "noise_budget", "mne_suppression", "dominant"]
 
 CONTRIBUTORS = ("sensor", "shield_thermal", "interference", "power_line", "movement")
 _LONG = {
@@ -58,6 +53,28 @@ def _check_freqs(freqs):
         raise ValueError(f"freqs must be a non-empty 1-D array of positive finite frequencies "
                          f"in Hz, got {freqs!r}")
     return f
+
+
+def _unit(v) -> np.ndarray:
+    v = np.asarray(v, dtype=float)
+    return v / np.linalg.norm(v)
+
+
+def _source_couplings(array, env: Environment) -> list[np.ndarray]:
+    """Per interference source, each channel's reading of a unit dipole moment along the
+    source's direction (T/(A m^2); T/(m A m^2) on gradiometers), shape (n_channels,)."""
+    out = []
+    for src in env.sources:
+        d = _unit(src.direction)
+        out.append(channel_field(array, lambda p, s=src, d=d: dipole_field(p, s.position, d)))
+    return out
+
+
+def _power_line_coupling(array, env: Environment) -> np.ndarray:
+    """Each channel's reading of a uniform unit field along the power-line field's
+    direction (dimensionless; 1/m on gradiometers), shape (n_channels,)."""
+    u = _unit(env.power_line.direction)
+    return channel_field(array, lambda p: np.broadcast_to(u, p.shape))
 
 
 def noise_budget(array, environment: Environment | None = None, freqs=None,
@@ -103,21 +120,16 @@ def noise_budget(array, environment: Environment | None = None, freqs=None,
     if room.layers:
         bt = room.thermal_noise(env.temperature)
         out[1] = np.where(grad, bt / room.layers[0][2], bt)[:, None]
-    for src in env.sources:
-        d = np.asarray(src.direction, dtype=float)
-        d = d / np.linalg.norm(d)
-        coupling = channel_field(array, lambda p, s=src, d=d: dipole_field(p, s.position, d))
+    for src, coupling in zip(env.sources, _source_couplings(array, env), strict=True):
         out[2] += (np.abs(coupling)[:, None] * src.moment_spectrum(f)[None, :] / S) ** 2
     out[2] = np.sqrt(out[2])
     if env.power_line is not None:
         pl = env.power_line
-        u = np.asarray(pl.direction, dtype=float)
-        u = u / np.linalg.norm(u)
-        coupling = channel_field(array, lambda p: np.broadcast_to(u, p.shape))
+        coupling = _power_line_coupling(array, env)
         lines = sum(np.asarray(fm_noise.gaussian_line_asd(f, h * pl.frequency, a, pl.width))
                     ** 2 for h, a in zip(pl.harmonics, pl.amplitudes, strict=True))
         out[3] = np.abs(coupling)[:, None] * np.sqrt(lines)[None, :] / S
-    if env.movement is not None and array.kind != "squid":
+    if env.movement is not None and array.head_mounted:
         mv = env.movement
         b0, G = env.remnant()
         pos, nrm = np.asarray(array.positions), np.asarray(array.orientations)
@@ -172,9 +184,10 @@ def noise_budget(array, environment: Environment | None = None, freqs=None,
 def mne_suppression(array, environment: Environment) -> dict:
     """Attenuation of the interference topographies by MNE's suppression methods.
 
-    OPM/NV arrays: homogeneous field correction, ``mne.preprocessing.compute_proj_hfc``
-    (order 1: uniform field + gradients, Tierney et al. 2021); SQUID arrays:
-    ``mne.preprocessing.maxwell_filter`` (SSS, Taulu & Kajola 2005).  Each interference
+    Head-mounted arrays (``array.head_mounted``: OPM, NV): homogeneous field correction,
+    ``mne.preprocessing.compute_proj_hfc`` (order 1: uniform field + gradients, Tierney
+    et al. 2021); fixed helmets (SQUID): ``mne.preprocessing.maxwell_filter`` (SSS,
+    Taulu & Kajola 2005).  Each interference
     topography (one per dipole source, one for the power line, one per remnant
     movement term) is filtered, and ``rms(before) / rms(after)`` over channels is the
     achieved attenuation.
@@ -188,29 +201,24 @@ def mne_suppression(array, environment: Environment) -> dict:
     import mne
 
     topo = {}
-    for src in environment.sources:
-        d = np.asarray(src.direction, dtype=float)
-        d = d / np.linalg.norm(d)
-        topo.setdefault("interference", []).append(
-            channel_field(array, lambda p, s=src, d=d: dipole_field(p, s.position, d)))
+    if environment.sources:
+        topo["interference"] = _source_couplings(array, environment)
     if environment.power_line is not None:
-        u = np.asarray(environment.power_line.direction, dtype=float)
-        u = u / np.linalg.norm(u)
-        topo["power_line"] = [channel_field(array, lambda p: np.broadcast_to(u, p.shape))]
+        topo["power_line"] = [_power_line_coupling(array, environment)]
     names = list(topo)
     data = np.concatenate([np.stack(topo[k], axis=1) for k in names], axis=1)
     info = array.to_info()
-    if array.kind == "squid":
-        raw = mne.io.RawArray(data, info, verbose="error")
-        clean = mne.preprocessing.maxwell_filter(raw, origin=(0.0, 0.0, 0.04),
-                                                 verbose="error").get_data()
-        method = "mne.preprocessing.maxwell_filter (SSS, int_order=8, ext_order=3)"
-    else:
+    if array.head_mounted:
         projs = mne.preprocessing.compute_proj_hfc(info, order=1, verbose="error")
         U = np.concatenate([p["data"]["data"] for p in projs], axis=0).T
         U, _ = np.linalg.qr(U)
         clean = data - U @ (U.T @ data)
         method = "mne.preprocessing.compute_proj_hfc (order=1)"
+    else:
+        raw = mne.io.RawArray(data, info, verbose="error")
+        clean = mne.preprocessing.maxwell_filter(raw, origin=(0.0, 0.0, 0.04),
+                                                 verbose="error").get_data()
+        method = "mne.preprocessing.maxwell_filter (SSS, int_order=8, ext_order=3)"
     out, i = {"method": method}, 0
     for k in names:
         n = len(topo[k])
@@ -226,158 +234,3 @@ def dominant(ds: xr.Dataset, freq: float, channel_agg: str = "median") -> str:
     sel = ds["asd"].sel(frequency=freq, method="nearest")
     agg = getattr(sel, channel_agg)("channel")
     return str(ds["contributor"].values[int(np.argmax(agg.values))])
-
-
-def plot_budget(ds: xr.Dataset, ax=None, title: str | None = None):
-    """Plot the channel-median ASD of every contributor and the total (fT/sqrt(Hz)).
-
-    Returns the matplotlib Axes.
-    """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.5))
-    f = ds["frequency"].values
-    for c in ds["contributor"].values:
-        y = ds["asd"].sel(contributor=c).median("channel").values * 1e15
-        if np.any(y > 0):
-            ax.loglog(f, y, label=str(c))
-    total = ds["total"].median("channel").values * 1e15
-    ax.loglog(f, total, "k", lw=2, label="total")
-    # contributors far below the total (line skirts, tiny tails) say nothing: clip there
-    ax.set_ylim(bottom=1e-3 * float(np.min(total)))
-    ax.set_xlabel("frequency (Hz)")
-    ax.set_ylabel("ASD, channel median (fT/sqrt(Hz))")
-    ax.set_title(title or f"{ds.attrs.get('sensor')} in room {ds.attrs.get('room')}")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    return ax
-
-
-# ------------------------------------------------------------------------- CLI
-def add_budget_parser(subparsers):
-    """Add the ``budget`` subcommand to an argparse ``subparsers`` object."""
-    p = subparsers.add_parser(
-        "budget", help="noise budget of a sensor in a shielded room",
-        description="Noise budget (contributor x channel x frequency) of a sensor array in a "
-                    "room; prints the dominant contributor at 1, 10 and 100 Hz.")
-    p.add_argument("--config", type=Path, help="TOML file with keys of the flags below")
-    p.add_argument("--sensor", default=None, help="sensor preset (default quspin_gen2)")
-    p.add_argument("--room", default=None, help="room preset (default opm_two_layer)")
-    p.add_argument("--n-sensors", type=int, default=None, help="OPMs on the scalp (32)")
-    p.add_argument("--fmin", type=float, default=None, help="lowest frequency, Hz (0.1)")
-    p.add_argument("--fmax", type=float, default=None, help="highest frequency, Hz (1000)")
-    p.add_argument("--n-freqs", type=int, default=None, help="log-spaced points (200)")
-    p.add_argument("--nulling", action="store_true", default=None,
-                   help="on-person nulling coils cancel the remnant field")
-    p.add_argument("--suppression", action="store_true", default=None,
-                   help="report MNE interference suppression (HFC / SSS)")
-    p.add_argument("--output", type=Path, default=None, help="NetCDF output file")
-    p.add_argument("--plot", type=Path, default=None, help="figure output file (png/pdf)")
-    p.set_defaults(func=run_budget)
-    return p
-
-
-_DEFAULTS = {"sensor": "quspin_gen2", "room": "opm_two_layer", "n_sensors": 32, "fmin": 0.1,
-             "fmax": 1000.0, "n_freqs": 200, "nulling": False, "suppression": False,
-             "output": None, "plot": None}
-
-
-def _settings(args) -> dict:
-    cfg = dict(_DEFAULTS)
-    if getattr(args, "config", None) is not None:
-        with open(args.config, "rb") as fh:
-            data = tomllib.load(fh)
-        data = data.get("budget", data)
-        unknown = set(k.replace("-", "_") for k in data) - set(_DEFAULTS)
-        if unknown:
-            raise ValueError(f"config has unknown keys {sorted(unknown)}; allowed: "
-                             f"{sorted(_DEFAULTS)}")
-        cfg.update({k.replace("-", "_"): v for k, v in data.items()})
-    for k in _DEFAULTS:
-        v = getattr(args, k, None)
-        if v is not None:
-            cfg[k] = v
-    if not (0 < float(cfg["fmin"]) < float(cfg["fmax"])):
-        raise ValueError(f"need 0 < fmin < fmax, got fmin={cfg['fmin']}, fmax={cfg['fmax']}")
-    return cfg
-
-
-def _array_for(sensor: str, n_sensors: int):
-    from . import arrays
-    from .head import Head
-    from .sensors import get_preset
-
-    head = Head.sphere()
-    preset = get_preset(sensor)
-    if preset.kind == "squid":
-        if sensor.startswith("neuromag"):
-            arr = arrays.neuromag306(head)
-            want = preset.coil_type
-            return arr.pick([n for n, c in zip(arr.names, arr.coil_types, strict=True)
-                             if int(c) == want]).replace(sensor=sensor)
-        return arrays.ctf275(head)
-    return arrays.opm_on_scalp(head, n_sensors=n_sensors, sensor=sensor)
-
-
-def run_budget(args) -> xr.Dataset:
-    """Run ``qsense budget``: compute, print, and optionally save and plot."""
-    cfg = _settings(args)
-    arr = _array_for(str(cfg["sensor"]), int(cfg["n_sensors"]))
-    env = Environment(room=get_room(str(cfg["room"])), nulling=bool(cfg["nulling"]))
-    freqs = np.logspace(np.log10(float(cfg["fmin"])), np.log10(float(cfg["fmax"])),
-                        int(cfg["n_freqs"]))
-    if env.power_line is not None:
-        # sample the power-line harmonics at their centres: narrow lines fall between
-        # log-spaced points otherwise and show at a grid-dependent fraction of their peak
-        lines = env.power_line.frequency * np.asarray(env.power_line.harmonics, float)
-        freqs = np.union1d(freqs, lines[(lines >= freqs[0]) & (lines <= freqs[-1])])
-    ds = noise_budget(arr, env, freqs, suppression=bool(cfg["suppression"]))
-    print(f"noise budget: sensor {cfg['sensor']} ({arr.n_channels} channels), room "
-          f"{cfg['room']}, nulling {'on' if cfg['nulling'] else 'off'}")
-    print("channel-median ASD in fT/sqrt(Hz)" + (" (fT/(cm sqrt(Hz)) for gradiometers)"
-                                                 if bool(np.any(arr.is_gradiometer)) else ""))
-    scale = 1e13 if bool(np.all(arr.is_gradiometer)) else 1e15
-    header = f"{'f (Hz)':>8} " + " ".join(f"{c:>14}" for c in CONTRIBUTORS) + \
-        f" {'total':>10}  dominant"
-    print(header)
-    for f0 in (1.0, 10.0, 100.0):
-        if not freqs[0] <= f0 <= freqs[-1]:
-            continue
-        sel = ds.sel(frequency=f0, method="nearest")
-        vals = [float(sel["asd"].sel(contributor=c).median("channel")) * scale
-                for c in CONTRIBUTORS]
-        print(f"{f0:8.1f} " + " ".join(f"{v:14.3g}" for v in vals) +
-              f" {float(sel['total'].median('channel')) * scale:10.3g}  {dominant(ds, f0)}")
-    if "attenuation" in ds:
-        print("MNE suppression (" + ds["attenuation"].attrs["method"] + "): " + ", ".join(
-            f"{c} x{float(ds['attenuation'].sel(contributor=c)):.3g}"
-            for c in ("interference", "power_line")))
-    if cfg["output"]:
-        atomic_write(Path(cfg["output"]), lambda p: ds.to_netcdf(p))
-        print(f"wrote {cfg['output']}")
-    if cfg["plot"]:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        ax = plot_budget(ds)
-        atomic_write(Path(cfg["plot"]), lambda p: ax.figure.savefig(
-            p, dpi=120, format=Path(cfg["plot"]).suffix.lstrip(".") or "png"))
-        plt.close(ax.figure)
-        print(f"wrote {cfg['plot']}")
-    return ds
-
-
-def main(argv=None):
-    """Stand-alone entry point (``python -m qsense.budget``)."""
-    parser = argparse.ArgumentParser(prog="qsense")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_budget_parser(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    main()

@@ -8,8 +8,10 @@ import xarray as xr
 
 import qsense
 from qsense import arrays
-from qsense.budget import add_budget_parser, dominant, noise_budget, run_budget
+from qsense.budget import dominant, noise_budget
+from qsense.cli.budget import add_budget_parser, run_budget
 from qsense.environment import Environment
+from qsense.plots import plot_budget
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +79,28 @@ def test_cli_prints_dominant_contributors(tmp_path, capsys):
     bad.write_text("colour = 3\n")
     with pytest.raises(ValueError, match="colour"):
         run_budget(parser.parse_args(["budget", "--config", str(bad)]))
+
+
+def test_plot_budget_draws_on_a_figure_without_pyplot(opm, tmp_path):
+    from matplotlib.figure import Figure
+
+    ds = noise_budget(opm, Environment(), [1.0, 10.0, 100.0])
+    ax = plot_budget(ds)
+    assert isinstance(ax.figure, Figure) and ax.get_title() == "quspin_gen2 in room opm_two_layer"
+    ax.figure.savefig(tmp_path / "b.png")
+    assert (tmp_path / "b.png").stat().st_size > 1000
+    own = Figure().subplots()
+    assert plot_budget(ds, ax=own, title="t") is own and own.get_title() == "t"
+
+
+def test_movement_and_suppression_follow_head_mounting(opm):
+    """Movement only for head-mounted arrays; HFC for them, SSS for fixed helmets."""
+    squid = qsense.sensors.get_preset("neuromag_mag").default_array(qsense.Head.sphere())
+    assert opm.head_mounted and not squid.head_mounted
+    env = Environment()
+    ds_opm, ds_squid = (noise_budget(a, env, [1.0], suppression=True) for a in (opm, squid))
+    assert float(ds_opm["asd"].sel(contributor="movement").min()) > 0
+    assert float(abs(ds_squid["asd"].sel(contributor="movement")).max()) == 0.0
+    assert "compute_proj_hfc" in ds_opm["attenuation"].attrs["method"]
+    assert "maxwell_filter" in ds_squid["attenuation"].attrs["method"]
+

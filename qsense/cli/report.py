@@ -9,7 +9,7 @@ import io
 import numpy as np
 import xarray as xr
 
-from ._io import atomic_write
+from .._io import atomic_write
 
 __all__ = ["summary", "pick", "render_html", "write_report"]
 

@@ -35,7 +35,7 @@ def run_compare(args) -> int:
 
     from inverse.study import compare
 
-    from ._io import atomic_write
+    from .._io import atomic_write
     from .report import pick, summary, write_report
 
     mne.set_log_level("ERROR")
