@@ -44,4 +44,10 @@ def main(argv=None) -> int:
         rc = args.func(args)
     except UsageError as err:
         parser.exit(2, f"{parser.prog} {args.command}: error: {err}\n")
+    except BrokenPipeError:  # the reader (e.g. `| head`) closed the pipe: not an error
+        import os
+        import sys
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return rc if isinstance(rc, int) else 0

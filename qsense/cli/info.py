@@ -34,15 +34,11 @@ def add_info_parser(subparsers):
 
 
 def all_presets() -> dict:
-    """Every sensor preset (SQUID, OPM, NV) by name, sorted by name.
-
-    The union of :data:`qsense.sensors.PRESETS` and :data:`qsense.nv.NV_PRESETS`; a name
-    found in both (once the registries are merged) is listed once.
-    """
-    from ..nv import NV_PRESETS
+    """Every sensor preset (SQUID, OPM, NV) by name, sorted by name
+    (:data:`qsense.sensors.PRESETS`)."""
     from ..sensors import PRESETS
 
-    return dict(sorted({**PRESETS, **NV_PRESETS}.items()))
+    return dict(sorted(PRESETS.items()))
 
 
 def _cited(text: str, width: int, indent: str = " " * 6) -> list[str]:
@@ -64,9 +60,8 @@ def run_info(args=None) -> int:
     out += [f"  {name:13s} {text}" for name, text in _ARRAYS]
     out += ["", "Sensor presets (qsense.sensors.get_preset), with their sources:"]
     for name, p in all_presets().items():
-        unit = "T/(m sqrt(Hz))" if p.coil_type == 3012 else "T/sqrt(Hz)"
         out.append(f"  {name:22s} {p.kind:5s} coil {p.coil_type:5d}  noise "
-                   f"{p.noise_floor:.3g} {unit:15s} {p.description}")
+                   f"{p.noise_floor:.3g} {p.noise_unit:15s} {p.description}")
         out += _cited(p.citation, width)
     out += ["", "Rooms (qsense.environment.get_room), with their sources:"]
     for name, room in sorted(ROOMS.items()):
