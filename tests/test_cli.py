@@ -87,24 +87,3 @@ def test_console_script_budget_bad_setting_fails_cleanly(args, value):
     assert len(lines) == 1, res.stderr
     assert lines[0].startswith("qsense budget: error: argument " + args[0])
     assert value in lines[0]
-
-
-def test_only_the_application_imports_inverse():
-    """DESIGN.md layering: in qsense, only qsense/cli/ imports inverse."""
-    import ast
-    from pathlib import Path
-
-    import qsense
-
-    root = Path(qsense.__file__).parent
-    offenders = []
-    for path in root.rglob("*.py"):
-        if "cli" in path.relative_to(root).parts:
-            continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module or ""] if isinstance(node, ast.ImportFrom) and
-                     node.level == 0 else [])
-            if any(n == "inverse" or n.startswith("inverse.") for n in names):
-                offenders.append(f"{path.relative_to(root)}:{node.lineno}")
-    assert not offenders, offenders
