@@ -26,7 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import MU0
+from .constants import MU0
+from .constants import MU0_OVER_4PI as _K
 
 __all__ = [
     "line_segment_field",
@@ -39,8 +40,6 @@ __all__ = [
     "axon_field",
     "halfspace_dipole_field",
 ]
-
-_K = MU0 / (4.0 * math.pi)
 
 
 def _concrete(x) -> bool:

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from forward_models.constants import C_LIGHT, GAMMA_E, GAMMA_NV, PLANCK
 from forward_models.shielding import _check, _concrete
 
 __all__ = [
@@ -41,14 +42,6 @@ __all__ = [
     "synthesize",
 ]
 
-GAMMA_E = 2 * math.pi * 28.0e9
-"""Free-electron gyromagnetic ratio, rad/(s T) (PHYSICS.md section 2)."""
-GAMMA_NV = 28.03e9
-"""NV gyromagnetic ratio in frequency units, Hz/T (PHYSICS.md section 3)."""
-PLANCK = 6.62607015e-34
-"""Planck constant, J s (exact, 2019 SI)."""
-C_LIGHT = 299792458.0
-"""Speed of light, m/s (exact)."""
 
 
 def _check_freqs(freqs):

@@ -43,34 +43,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-# ---------------------------------------------------------------------------------------
-# constants
-# ---------------------------------------------------------------------------------------
+from forward_models.constants import D_ZFS, DD_DT, GAMMA_NV, HYPERFINE
 
-D_ZFS = 2.870e9
-"""Ground-state zero-field splitting D at room temperature, Hz (Acosta et al. 2010,
-Phys. Rev. Lett. 104:070801; Doherty et al. 2013, Phys. Rep. 528:1)."""
-
-DD_DT = -74.2e3
-"""Temperature coefficient dD/dT near room temperature, Hz/K (Acosta et al. 2010)."""
+# ---------------------------------------------------------------------------------------
+# constants (the physical ones are in forward_models.constants)
+# ---------------------------------------------------------------------------------------
 
 T_REF = 300.0
 """Temperature (K) at which the parameter D is taken to hold when ``temperature`` is
 given. Assumption: Acosta et al. 2010 quote D = 2.870 GHz at room temperature; 300 K is
 our choice of "room temperature"; override with ``t_ref``."""
-
-GAMMA_NV = 28.03e9
-"""NV electron gyromagnetic ratio g mu_B / h in Hz/T (g = 2.003; Barry et al. 2020)."""
-
-HYPERFINE = {
-    # isotope: (nuclear spin I, A_parallel in Hz)
-    "14N": (1.0, -2.14e6),
-    "15N": (0.5, 3.03e6),
-}
-"""Nitrogen hyperfine constants A_parallel (Felton et al. 2009, Phys. Rev. B 79:075203):
-14N (I = 1) A_par = -2.14 MHz (A_perp = -2.70 MHz, quadrupole P = -5.01 MHz, both of
-which drop out of the ms-changing, m_I-conserving ODMR lines in the secular
-approximation); 15N (I = 1/2) A_par = +3.03 MHz (A_perp = +3.65 MHz)."""
 
 _S3 = 1.0 / math.sqrt(3.0)
 NV_AXES = np.array(

@@ -48,23 +48,14 @@ All functions are pure, jit-able and broadcast over leading axes; SI units.
 
 from __future__ import annotations
 
-import math
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from forward_models import MU0
 from forward_models.conductors import magnetic_dipole_field
-
-GAMMA_E = 2.0 * math.pi * 28.0e9
-"""Electron gyromagnetic ratio gamma_e = 2 pi x 28.0e9 rad/(s T) (free electron,
-g = 2.0023; the value used in the project's physics reference, section 2)."""
-
-Q_MAX_87RB = 6.0
-"""Slowing-down factor of 87Rb at zero polarisation (I = 3/2: q = 2I(I+1)... reduces to
-6 at P -> 0 and 4 at P -> 1; Savukov & Romalis 2005)."""
+from forward_models.constants import GAMMA_E, MU0, Q_MAX_87RB  # noqa: F401  (re-exported)
 
 READ_MODES = ("single", "dual", "triaxial")
 """Readout modes of a single-beam sensor: ``single`` reads pump-frame y (from P_x);

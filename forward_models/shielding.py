@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.core import Tracer
 
-from forward_models import KB, MU0
+from forward_models.constants import KB, MU0
 
 __all__ = [
     "spherical_shell_shielding_factor",
