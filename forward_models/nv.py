@@ -43,6 +43,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from forward_models._checks import (
+    check_dtype,
+    check_finite,
+    check_range,
+    check_vector3,
+    is_concrete,
+)
 from forward_models.constants import D_ZFS, DD_DT, GAMMA_NV, HYPERFINE
 
 # ---------------------------------------------------------------------------------------
@@ -84,46 +91,32 @@ _SQRT1_2 = 1.0 / math.sqrt(2.0)
 # ---------------------------------------------------------------------------------------
 
 
-def _concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
+_FINITE = "{name} must be finite; got a non-finite value ({bad})"
+
+
+def _check_numeric(name: str, x):
+    # "iufcm" are the kinds of np.number (integers, timedelta64, floats, complex)
+    check_dtype(name, x, "iufcm", "{name} must be numeric, got dtype {dtype}")
 
 
 def _check_finite(name: str, x):
-    if _concrete(x):
-        a = np.asarray(x)
-        if not np.issubdtype(a.dtype, np.number):
-            raise TypeError(f"{name} must be numeric, got dtype {a.dtype}")
-        if not np.all(np.isfinite(a)):
-            bad = a[~np.isfinite(a)].ravel()[0]
-            raise ValueError(f"{name} must be finite; got a non-finite value ({bad})")
+    _check_numeric(name, x)
+    check_finite(name, x, _FINITE)
 
 
 def _check_range(name: str, x, lo=None, hi=None, lo_open=False, what=""):
-    _check_finite(name, x)
-    if not _concrete(x):
-        return
-    a = np.asarray(x, dtype=float)
-    if lo is not None:
-        bad = a <= lo if lo_open else a < lo
-        if np.any(bad):
-            v = a[bad].ravel()[0]
-            op = ">" if lo_open else ">="
-            raise ValueError(f"{name} must be {op} {lo}{what}; got {v}")
-    if hi is not None and np.any(a > hi):
-        v = a[a > hi].ravel()[0]
-        raise ValueError(f"{name} must be <= {hi}{what}; got {v}")
+    _check_numeric(name, x)
+    check_range(name, x, lo, hi, lo_open=lo_open, unit=what, finite=_FINITE)
 
 
 def _check_field(B):
-    _check_finite("B", B)
-    if _concrete(B):
-        shape = np.shape(B)
-        if len(shape) == 0 or shape[-1] != 3:
-            raise ValueError(f"B must have shape (..., 3) in tesla; got shape {shape}")
+    _check_numeric("B", B)
+    check_vector3("B", B, "B must have shape (..., 3) in tesla; got shape {shape}",
+                  finite=_FINITE)
 
 
 def _check_rotation(rotation):
-    if rotation is None or not _concrete(rotation):
+    if rotation is None or not is_concrete(rotation):
         return
     R = np.asarray(rotation, dtype=float)
     if R.shape != (3, 3):
@@ -331,7 +324,7 @@ def _transitions(B, Dt, E, gamma, R):
 
 
 def _check_d(Dt):
-    if _concrete(Dt) and np.any(np.asarray(Dt) <= 0):
+    if is_concrete(Dt) and np.any(np.asarray(Dt) <= 0):
         v = np.asarray(Dt)[np.asarray(Dt) <= 0].ravel()[0]
         raise ValueError(f"D (at the given temperature) must be > 0 Hz; got {v}")
 

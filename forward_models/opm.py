@@ -54,6 +54,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from forward_models._checks import check_finite, check_positive, is_concrete
 from forward_models.conductors import magnetic_dipole_field
 from forward_models.constants import GAMMA_E, MU0, Q_MAX_87RB  # noqa: F401  (re-exported)
 
@@ -64,29 +65,17 @@ bias field along pump x."""
 
 
 # ----------------------------------------------------------------------------- checks
-def _is_concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
+_POSITIVE = "{name} must be finite and > 0 (tesla for a linewidth), got {value!r}"
 
 
 def _check_positive(name: str, value) -> None:
     """Raise ValueError if a concrete value is not finite and > 0 (no-op under jit)."""
-    if not _is_concrete(value):
-        return
-    arr = np.asarray(value, dtype=float)
-    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(
-            f"{name} must be finite and > 0 (tesla for a linewidth), got {value!r}"
-        )
+    check_positive(name, value, _POSITIVE, finite=_POSITIVE, nonempty=True)
 
 
 def _check_finite(name: str, value) -> None:
     """Raise ValueError if a concrete array holds NaN or inf (no-op under jit)."""
-    if not _is_concrete(value):
-        return
-    arr = np.asarray(value)
-    if not np.all(np.isfinite(arr)):
-        bad = arr[~np.isfinite(arr)].ravel()[0]
-        raise ValueError(f"{name} must be finite everywhere; found {bad!r}")
+    check_finite(name, value, "{name} must be finite everywhere; found {bad!r}")
 
 
 def _check_mode(mode: str) -> None:
@@ -95,7 +84,7 @@ def _check_mode(mode: str) -> None:
 
 
 def _check_p0(p0) -> None:
-    if not _is_concrete(p0):
+    if not is_concrete(p0):
         return
     arr = np.asarray(p0, dtype=float)
     if not np.all(np.isfinite(arr)) or np.any(arr <= 0) or np.any(arr >= 1):
@@ -566,7 +555,7 @@ def simulate_sensors(
         _check_positive("closed_loop_bandwidth", closed_loop_bandwidth)
         kp = closed_loop_bandwidth / f3
         h = dt / int(n_substeps)
-        worst = float(np.max(np.asarray(kp * h / tau))) if _is_concrete(kp) else 0.0
+        worst = float(np.max(np.asarray(kp * h / tau))) if is_concrete(kp) else 0.0
         if worst > 0.5:
             need = int(np.ceil(int(n_substeps) * worst / 0.5))
             raise ValueError(

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
-from jax.core import Tracer
 
+from forward_models._checks import check_real, is_concrete
 from forward_models.constants import KB, MU0
 
 __all__ = [
@@ -65,38 +65,18 @@ _SHELL_N = {"sphere": 3, "cylinder": 2}
 
 
 # ----------------------------------------------------------------------------- checks
-def _concrete(x):
-    return not isinstance(x, Tracer)
-
-
-def _check(name, value, *, positive=True, allow_zero=False):
-    """Raise ValueError if a concrete value is NaN/inf or out of range."""
-    if not _concrete(value):
-        return
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a real number or array, got {value!r}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if positive:
-        bad = arr < 0 if allow_zero else arr <= 0
-        if np.any(bad):
-            what = "non-negative" if allow_zero else "positive"
-            raise ValueError(f"{name} must be {what}, got {value!r}")
-
-
 def _check_mu(mu_r):
-    _check("mu_r", mu_r)
-    if _concrete(mu_r) and np.any(np.asarray(mu_r) < 1):
+    check_real("mu_r", mu_r)
+    if is_concrete(mu_r) and np.any(np.asarray(mu_r) < 1):
         raise ValueError(
             f"mu_r (relative permeability) must be >= 1 for a shielding material, got {mu_r!r}"
         )
 
 
 def _check_radii(r_inner, r_outer, names=("r_inner", "r_outer")):
-    _check(names[0], r_inner)
-    _check(names[1], r_outer)
-    if _concrete(r_inner) and _concrete(r_outer):
+    check_real(names[0], r_inner)
+    check_real(names[1], r_outer)
+    if is_concrete(r_inner) and is_concrete(r_outer):
         if np.any(np.asarray(r_inner) >= np.asarray(r_outer)):
             raise ValueError(
                 f"{names[0]} must be smaller than {names[1]}, got {names[0]}={r_inner!r}, "
@@ -182,9 +162,9 @@ def cubic_equivalent_radius(side, factor=0.5):
     R : jax.Array
         Equivalent sphere radius, m.
     """
-    _check("side", side)
-    _check("factor", factor)
-    if _concrete(factor) and np.any(np.asarray(factor) >= 1):
+    check_real("side", side)
+    check_real("factor", factor)
+    if is_concrete(factor) and np.any(np.asarray(factor) >= 1):
         raise ValueError(f"factor must be in (0, 1), got {factor!r}")
     return factor * jnp.asarray(side, dtype=float)
 
@@ -213,7 +193,7 @@ def cubic_shell_shielding_factor(mu_r, side, thickness, factor=0.5):
     S : jax.Array
         Dimensionless shielding factor.
     """
-    _check("thickness", thickness)
+    check_real("thickness", thickness)
     r_in = cubic_equivalent_radius(side, factor)
     return spherical_shell_shielding_factor(mu_r, r_in, r_in + thickness)
 
@@ -245,8 +225,8 @@ def nested_shielding_factor(factors, radii, geometry="sphere"):
         Total shielding factor (complex if the inputs are).
     """
     _check_geometry(geometry)
-    _check("radii", radii)
-    if _concrete(radii):
+    check_real("radii", radii)
+    if is_concrete(radii):
         r = np.asarray(radii, dtype=float)
         if r.ndim == 0 or np.any(np.diff(r, axis=-1) < 0):
             raise ValueError(f"radii must be non-decreasing (innermost first), got {radii!r}")
@@ -279,8 +259,8 @@ def skin_depth(freq, sigma, mu_r=1.0):
     delta : jax.Array
         Skin depth, m.
     """
-    _check("freq", freq)
-    _check("sigma", sigma)
+    check_real("freq", freq)
+    check_real("sigma", sigma)
     _check_mu(mu_r)
     omega = 2 * jnp.pi * jnp.asarray(freq, dtype=float)
     return jnp.sqrt(2.0 / (omega * MU0 * jnp.asarray(mu_r, dtype=float) * sigma))
@@ -308,10 +288,10 @@ def eddy_current_factor(freq, sigma, radius, thickness, geometry="sphere"):
         Dimensionless shielding factor.
     """
     _check_geometry(geometry)
-    _check("freq", freq, allow_zero=True)
-    _check("sigma", sigma, allow_zero=True)
-    _check("radius", radius)
-    _check("thickness", thickness)
+    check_real("freq", freq, allow_zero=True)
+    check_real("sigma", sigma, allow_zero=True)
+    check_real("radius", radius)
+    check_real("thickness", thickness)
     n = _SHELL_N[geometry]
     x = 2 * jnp.pi * jnp.asarray(freq, dtype=float) * MU0 * sigma * radius * thickness / n
     return jnp.sqrt(1.0 + x**2)
@@ -345,11 +325,11 @@ def thin_shell_transfer(freq, mu_r, sigma, radius, thickness, geometry="sphere")
         B_outside / B_inside; ``abs(S)`` is the shielding factor.
     """
     _check_geometry(geometry)
-    _check("freq", freq, allow_zero=True)
+    check_real("freq", freq, allow_zero=True)
     _check_mu(mu_r)
-    _check("sigma", sigma, allow_zero=True)
-    _check("radius", radius)
-    _check("thickness", thickness)
+    check_real("sigma", sigma, allow_zero=True)
+    check_real("radius", radius)
+    check_real("thickness", thickness)
     n = _SHELL_N[geometry]
     f = jnp.asarray(freq, dtype=float)
     mu = jnp.asarray(mu_r, dtype=float)
@@ -394,16 +374,16 @@ def multilayer_shielding_factor(freq, mu_r, sigma, radii, thicknesses, geometry=
         jnp.asarray(thicknesses, dtype=float)[None, :],
         geometry,
     )
-    _check("radii", radii)
+    check_real("radii", radii)
     return jnp.abs(nested_shielding_factor(layers, jnp.asarray(radii, dtype=float)[None, :],
                                            geometry))
 
 
 # ------------------------------------------------------------------ thermal noise
 def _check_thermal(sigma, thickness, temperature):
-    _check("sigma", sigma)
-    _check("thickness", thickness)
-    _check("temperature", temperature)
+    check_real("sigma", sigma)
+    check_real("thickness", thickness)
+    check_real("temperature", temperature)
 
 
 def slab_thermal_noise(sigma, thickness, distance, temperature):
@@ -429,7 +409,7 @@ def slab_thermal_noise(sigma, thickness, distance, temperature):
         Amplitude spectral density, T/sqrt(Hz) (one-sided).
     """
     _check_thermal(sigma, thickness, temperature)
-    _check("distance", distance)
+    check_real("distance", distance)
     z = jnp.asarray(distance, dtype=float)
     return MU0 * jnp.sqrt(KB * temperature * sigma * thickness / (8 * jnp.pi * z * (z + thickness)))
 
@@ -460,8 +440,8 @@ def disc_thermal_noise(sigma, thickness, distance, radius, temperature):
         Amplitude spectral density, T/sqrt(Hz).
     """
     _check_thermal(sigma, thickness, temperature)
-    _check("distance", distance)
-    _check("radius", radius)
+    check_real("distance", distance)
+    check_real("radius", radius)
     z = jnp.asarray(distance, dtype=float)
     return MU0 * jnp.sqrt(sigma * thickness * KB * temperature / (8 * jnp.pi * z**2)) / (
         1 + z**2 / jnp.asarray(radius, dtype=float) ** 2
@@ -492,7 +472,7 @@ def spherical_shell_thermal_noise(sigma, thickness, radius, temperature):
         Amplitude spectral density, T/sqrt(Hz).
     """
     _check_thermal(sigma, thickness, temperature)
-    _check("radius", radius)
+    check_real("radius", radius)
     R = jnp.asarray(radius, dtype=float)
     return MU0 * jnp.sqrt(2 * sigma * thickness * KB * temperature / (3 * jnp.pi * R**2))
 
@@ -522,7 +502,7 @@ def cylinder_thermal_noise(sigma, thickness, radius, temperature, component="tra
         Amplitude spectral density, T/sqrt(Hz).
     """
     _check_thermal(sigma, thickness, temperature)
-    _check("radius", radius)
+    check_real("radius", radius)
     coeff = {"transverse": 1.0 / 8.0, "axial": 3.0 / 16.0}
     if component not in coeff:
         raise ValueError(f"component must be 'transverse' or 'axial', got {component!r}")
@@ -570,10 +550,10 @@ def remnant_field(positions, b0, gradient, centre=(0.0, 0.0, 0.0)):
     B : jax.Array, shape (..., 3)
         Field, T.
     """
-    _check("positions", positions, positive=False)
-    _check("b0", b0, positive=False)
-    _check("gradient", gradient, positive=False)
-    if _concrete(gradient):
+    check_real("positions", positions, positive=False)
+    check_real("b0", b0, positive=False)
+    check_real("gradient", gradient, positive=False)
+    if is_concrete(gradient):
         g = np.asarray(gradient, dtype=float)
         if g.shape != (3, 3):
             raise ValueError(f"gradient must have shape (3, 3), got {g.shape}")
@@ -630,7 +610,7 @@ def active_nulling_fit(positions, fields, order=1):
         Coefficients of :func:`nulling_basis` reproducing the fields (the coils are
         driven with minus these).
     """
-    _check("fields", fields, positive=False)
+    check_real("fields", fields, positive=False)
     A = nulling_basis(positions, order).reshape(-1, 3 if order == 0 else 8)
     b = jnp.asarray(fields, dtype=float).reshape(-1)
     coeffs, *_ = jnp.linalg.lstsq(A, b, rcond=None)
@@ -663,8 +643,8 @@ def active_nulling_residual(positions, fields, fit_positions=None, fit_fields=No
     residual : jax.Array, shape (n, 3)
         Field after nulling, T.
     """
-    _check("gain_error", gain_error, allow_zero=True)
-    if _concrete(gain_error) and gain_error >= 1:
+    check_real("gain_error", gain_error, allow_zero=True)
+    if is_concrete(gain_error) and gain_error >= 1:
         raise ValueError(f"gain_error must be in [0, 1), got {gain_error!r}")
     if fit_positions is None:
         fit_positions, fit_fields = positions, fields
@@ -694,8 +674,8 @@ def active_compensation_factor(freq, loop_gain, bandwidth):
     S : jax.Array
         Dimensionless extra shielding factor (>= 1 at low frequency).
     """
-    _check("freq", freq, allow_zero=True)
-    _check("loop_gain", loop_gain, allow_zero=True)
-    _check("bandwidth", bandwidth)
+    check_real("freq", freq, allow_zero=True)
+    check_real("loop_gain", loop_gain, allow_zero=True)
+    check_real("bandwidth", bandwidth)
     f = jnp.asarray(freq, dtype=float)
     return jnp.abs(1.0 + loop_gain / (1.0 + 1j * f / bandwidth))
