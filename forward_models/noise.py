@@ -26,6 +26,7 @@ import numpy as np
 
 from forward_models._checks import check_real, is_concrete
 from forward_models.constants import C_LIGHT, GAMMA_E, GAMMA_NV, PLANCK
+from forward_models.nv.sensitivity import cw_sensitivity
 
 __all__ = [
     "GAMMA_E",
@@ -190,6 +191,8 @@ def opm_photon_shot_noise(detected_power, wavelength, linewidth, contrast, quant
 def nv_photon_shot_noise(linewidth, contrast, photon_rate):
     """Shot-noise-limited CW-ODMR sensitivity of an NV ensemble (Lorentzian line).
 
+    :func:`forward_models.nv.cw_sensitivity` with this module's argument checks.
+
     ``eta = 4 / (3 sqrt 3) * dnu / (gamma_nv C sqrt(R))`` (Barry et al. 2020, Rev. Mod.
     Phys. 92:015004, Eq. 35; 4/(3 sqrt 3) is the inverse of the largest slope of a
     Lorentzian dip of unit FWHM and depth).
@@ -212,8 +215,7 @@ def nv_photon_shot_noise(linewidth, contrast, photon_rate):
     check_real("contrast", contrast)
     check_real("photon_rate", photon_rate)
     _check_contrast_at_most_one(contrast)
-    return (4.0 / (3.0 * math.sqrt(3.0)) * jnp.asarray(linewidth, dtype=float)
-            / (GAMMA_NV * contrast * jnp.sqrt(photon_rate)))
+    return cw_sensitivity(jnp.asarray(linewidth, dtype=float), contrast, photon_rate, GAMMA_NV)
 
 
 # ----------------------------------------------------------------------- synthesis
