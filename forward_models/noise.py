@@ -123,7 +123,8 @@ def opm_spin_projection_noise(atom_density, cell_volume, linewidth, slowing_down
     ``delta_B = 1 / (gamma sqrt(N T2))`` (Budker & Romalis 2007, Nat. Phys. 3:227,
     Eq. 1), with N = n V atoms, gamma = gamma_e / q (slowed precession in the SERF
     regime, q the slowing-down factor, 4-6 for 87Rb) and ``T2 = 1 / (gamma dB)`` where
-    dB is the half-width of the zero-field resonance in tesla (PHYSICS.md section 2).
+    dB = Gamma / gamma_e is the half-width of the zero-field resonance in tesla
+    (Dupont-Roc et al. 1969, Phys. Lett. A 28:638).
     Hence ``delta_B = sqrt(q dB / (gamma_e N))``.  Sensitivity convention:
     delta_B * sqrt(t), in T/sqrt(Hz), as in the cited paper.
 
@@ -155,7 +156,7 @@ def opm_photon_shot_noise(detected_power, wavelength, linewidth, contrast, quant
     """Photon-shot-noise limit of a single-beam OPM read out on a dispersive Lorentzian.
 
     The detected signal is ``R C beta / (1 + beta**2)`` photons/s with ``beta = B / dB``
-    (the transverse spin component of the SERF steady state, PHYSICS.md section 2),
+    (the transverse spin component of the SERF steady state, Dupont-Roc et al. 1969),
     whose slope at zero field is ``R C / dB``; Poisson fluctuations ``sqrt(R t)`` give
     ``delta_B sqrt(t) = dB / (C sqrt(R))`` with ``R = eta P lambda / (h c)`` (standard
     shot-noise estimate, Budker & Romalis 2007; Tierney et al. 2019, NeuroImage

@@ -33,8 +33,8 @@ LORENTZIAN_PREFACTOR = 4.0 / (3.0 * math.sqrt(3.0))
 def cw_sensitivity(linewidth, contrast, photon_rate, gamma=GAMMA_NV):
     """Photon-shot-noise-limited CW-ODMR magnetic sensitivity, T/sqrt(Hz).
 
-    Barry et al. 2020 (Rev. Mod. Phys. 92:015004), the CW-ODMR shot-noise expression
-    (their section on CW-ODMR; see docs/nv.md for the equation reference):
+    Barry et al. 2020 (Rev. Mod. Phys. 92:015004), the photon-shot-noise-limited
+    sensitivity of a Lorentzian line in their section on continuous-wave ODMR:
 
         eta_CW = 4 / (3 sqrt 3) * h / (g mu_B) * linewidth / (C sqrt(R)),
 
@@ -92,8 +92,8 @@ def ramsey_sensitivity(t2star, tau, n_spins, contrast, photons_per_spin, t_overh
     """Shot-noise-limited Ramsey sensitivity of an NV ensemble, T/sqrt(Hz).
 
     Barry et al. 2020 (Rev. Mod. Phys. 92:015004), the ensemble Ramsey expression with
-    readout fidelity and overhead (their section on Ramsey magnetometry; see
-    docs/nv.md for the equation reference):
+    readout fidelity sigma_R and overhead time t_O, from their section on Ramsey
+    magnetometry:
 
         eta = hbar / (delta_ms g mu_B) * exp((tau/T2*)**p) / sqrt(N tau)
               * sigma_R * sqrt((tau + t_O) / tau),

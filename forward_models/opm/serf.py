@@ -13,7 +13,7 @@ equilibrium, q(P) = (6 + 2 P**2) / (1 + P**2) (Savukov & Romalis 2005, Phys. Rev
 Gamma = R_op + R_rel, the zero-field resonance half-width is ``linewidth`` =
 Gamma / gamma_e (tesla) and the zero-field polarisation is P0 = R_op / Gamma.
 
-Conventions (fixed by the project's physics reference, section 2):
+Conventions:
 
 * ``serf_steady_state(B, linewidth)`` returns P / P0 for beta = B / linewidth:
   P / P0 = (z + beta x z + beta_z beta) / (1 + |beta|**2)
@@ -89,8 +89,7 @@ def slowing_down_factor(polarisation):
 
     Notes
     -----
-    Savukov & Romalis 2005 (Phys. Rev. A 71:023405) for I = 3/2; the project's physics
-    reference, section 2.
+    Savukov & Romalis 2005 (Phys. Rev. A 71:023405), eq. 4 for I = 3/2.
     """
     p2 = jnp.asarray(polarisation) ** 2
     return (6.0 + 2.0 * p2) / (1.0 + p2)
@@ -158,8 +157,8 @@ def serf_steady_state(B, linewidth):
     Notes
     -----
     Steady state of q dP/dt = gamma_e B x P + R_op (z - P) - R_rel P (Dupont-Roc et al.
-    1969, Phys. Lett. A 28:638; Seltzer & Romalis 2004, Appl. Phys. Lett. 85:4804); the
-    convention of the project's physics reference, section 2. Independent of q.
+    1969, Phys. Lett. A 28:638; Seltzer & Romalis 2004, Appl. Phys. Lett. 85:4804),
+    divided by P0 = R_op / Gamma. Independent of q.
 
     Raises
     ------

@@ -8,7 +8,7 @@ transmission-line form of the shell problem,
 sphere and ``n = 2`` for a cylinder (Kelha et al. 1982, IEEE Trans. Magn. 18:260;
 Hoburg 1995, IEEE Trans. EMC 37:574).  Its limits are the static thin-shell factor
 ``1 + (n - 1) mu_r t / (n R)`` and the eddy-current factor
-``|1 + j omega mu0 sigma R t / n|`` of PHYSICS.md; the tests compare it with a direct
+``|1 + j omega mu0 sigma R t / n|`` (Kelha et al. 1982); the tests compare it with a direct
 numerical solution of the radial field equation.
 
 Pure functions of arrays in SI units (hertz, siemens per metre, metres); broadcast over
@@ -65,7 +65,7 @@ def eddy_current_factor(freq, sigma, radius, thickness, geometry="sphere"):
     """Eddy-current shielding of a thin non-magnetic conducting shell.
 
     ``|1 + j omega mu0 sigma R t / n|``, n = 3 (sphere) or 2 (cylinder), valid while
-    t << skin depth (PHYSICS.md section 4; Kelha et al. 1982).
+    t << skin depth (Kelha et al. 1982, IEEE Trans. Magn. 18:260).
 
     Parameters
     ----------

@@ -2,8 +2,7 @@
 
 Static shell shielding (spheres, infinite cylinders in a transverse field) and the
 nested-shell product with gap corrections: Sumner, Pendlebury & Smith 1987 (J. Phys. D
-20:1095, "Convectional magnetic shielding"); the same expressions are collected in
-qsense's PHYSICS.md section 4.
+20:1095, "Convectional magnetic shielding").
 
 Pure functions of arrays in SI units; broadcast over leading axes, jit-able; argument
 checks run only on concrete (non-traced) inputs. Also the checks the other shielding
@@ -59,7 +58,7 @@ def spherical_shell_shielding_factor(mu_r, r_inner, r_outer):
     """Static shielding factor of a spherical shell in a uniform field.
 
     ``S = ((2 mu + 1)(mu + 2) - 2 (a/b)**3 (mu - 1)**2) / (9 mu)``, exact for a linear
-    shell (Sumner, Pendlebury & Smith 1987; PHYSICS.md section 4).
+    shell (Sumner, Pendlebury & Smith 1987, J. Phys. D 20:1095).
 
     Parameters
     ----------
@@ -84,7 +83,7 @@ def cylindrical_shell_shielding_factor(mu_r, r_inner, r_outer):
     """Static transverse shielding factor of an infinitely long cylindrical shell.
 
     ``S = ((mu + 1)**2 - (a/b)**2 (mu - 1)**2) / (4 mu)`` (Sumner, Pendlebury & Smith
-    1987; PHYSICS.md section 4).  Axial shielding of finite cylinders is not modelled.
+    1987).  Axial shielding of finite cylinders is not modelled.
 
     Parameters
     ----------
@@ -171,7 +170,7 @@ def nested_shielding_factor(factors, radii, geometry="sphere"):
     ``s = S - 1`` and k = 3 (spheres) or 2 (cylinders).  For S_i >> 1 this is the
     familiar product with gap corrections,
     ``S_tot = S_n prod_{i<n} S_i (1 - (R_i / R_{i+1})**k)`` (Sumner, Pendlebury & Smith
-    1987; PHYSICS.md section 4); keeping the ``1 + s_in + s_i+1`` terms makes it
+    1987); keeping the ``1 + s_in + s_i+1`` terms makes it
     correct also for weak layers (a conductor at low frequency, S ~ 1) and for touching
     shells, where thin-shell factors add.
 

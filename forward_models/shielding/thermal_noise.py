@@ -66,7 +66,7 @@ def disc_thermal_noise(sigma, thickness, distance, radius, temperature):
     """Johnson-noise field on the axis of a thin conducting disc (normal component).
 
     ``B = mu0 sqrt(sigma t kB T / (8 pi z**2)) / (1 + z**2 / r**2)`` (thin-disc result,
-    Nenonen, Montonen & Katila 1996, Rev. Sci. Instrum. 67:2397; PHYSICS.md section 4).
+    Nenonen, Montonen & Katila 1996, Rev. Sci. Instrum. 67:2397).
     Tends to the thin-slab value as r -> infinity.
 
     Parameters
@@ -100,7 +100,7 @@ def spherical_shell_thermal_noise(sigma, thickness, radius, temperature):
     """Johnson-noise field at the centre of a thin conducting spherical shell.
 
     ``B = mu0 sqrt(2 sigma t kB T / (3 pi R**2))``, each Cartesian component (Lee &
-    Romalis 2008, J. Appl. Phys. 103:084904; PHYSICS.md section 4).  Check value:
+    Romalis 2008, J. Appl. Phys. 103:084904).  Check value:
     R = 1 m, t = 1 mm, sigma = 3.7e7 S/m, T = 293 K gives 7.08 fT/sqrt(Hz).
 
     Parameters
