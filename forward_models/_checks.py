@@ -6,9 +6,9 @@ JAX tracer (inside ``jit``, ``grad`` or ``vmap``), where the values do not exist
 
 Each kernel module words its messages its own way, and users and tests match on that
 wording, so the helpers take the message as a ``str.format`` template. The fields a
-template may use are ``name`` (the argument), ``value`` (the argument as given),
-``bad`` (the first offending element), ``min`` (the smallest element), ``shape`` and
-``dtype``.
+template may use are ``name`` (the argument), ``value`` (the argument as given) and
+``bad`` (the first offending element); :func:`check_positive` adds ``min`` (the
+smallest element), :func:`check_vector3` ``shape`` and :func:`check_dtype` ``dtype``.
 """
 
 from __future__ import annotations
@@ -38,9 +38,7 @@ def is_concrete(x) -> bool:
 
 def _raise(exc, message, name, value, a=None, bad=None, **fields):
     first = a[bad].ravel()[0] if bad is not None and np.any(bad) else None
-    v = np.asarray(value)
-    low = v.ravel().min() if "{min" in message and v.size else None
-    raise exc(message.format(name=name, value=value, bad=first, min=low, **fields))
+    raise exc(message.format(name=name, value=value, bad=first, **fields))
 
 
 def check_dtype(name, x, kinds, message):
@@ -79,7 +77,8 @@ def check_positive(name, x, message=POSITIVE, *, allow_zero=False, finite=FINITE
         _raise(ValueError, finite, name, x, a, ~ok)
     bad = a < 0 if allow_zero else a <= 0
     if np.any(bad) or (nonempty and a.size == 0):
-        _raise(ValueError, message, name, x, a, bad)
+        low = np.asarray(x).ravel().min() if a.size else None
+        _raise(ValueError, message, name, x, a, bad, min=low)
 
 
 def check_range(name, x, lo=None, hi=None, *, lo_open=False, unit="", finite=FINITE):
