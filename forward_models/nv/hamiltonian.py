@@ -68,7 +68,7 @@ __all__ = [
 ]
 
 # ---------------------------------------------------------------------------------------
-# constants (the physical ones are in forward_models.constants)
+# NV frames and the reference temperature (physical constants: forward_models.constants)
 # ---------------------------------------------------------------------------------------
 
 T_REF = 300.0
