@@ -13,10 +13,8 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-MU0 = 4e-7 * 3.141592653589793
-"""Vacuum permeability mu0 = 4 pi 1e-7 T m / A (the pre-2019 exact value; the
-2019 SI value differs by 5.5e-10 relative, far below every tolerance here, and MNE uses
-this one)."""
+# the constants live in forward_models.constants (with their sources); these two names
+# have always been importable from the package itself
+from forward_models.constants import KB, MU0  # noqa: E402
 
-KB = 1.380649e-23
-"""Boltzmann constant in J/K (exact, 2019 SI)."""
+__all__ = ["KB", "MU0"]

@@ -46,7 +46,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from forward_models import MU0
+from forward_models.constants import MU0_OVER_4PI
 
 __all__ = [
     "triangle_normals_areas",
@@ -301,7 +301,7 @@ def _leadfield_chunk(sources, vertices, coil_matrix, points, normals, weights, v
     out = _primary_chunk(sources, points, normals, weights)
     if volume:
         out = out + _volume_chunk(sources, vertices, coil_matrix)
-    return (MU0 / _FOUR_PI) * out
+    return MU0_OVER_4PI * out
 
 
 def _check_sources(sources):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from . import MU0
+from .constants import MU0_OVER_4PI as _K
 
 __all__ = [
     "sphere_dipole_field",
@@ -26,8 +26,6 @@ __all__ = [
     "magnetic_dipole_field",
     "sphere_coil_leadfield",
 ]
-
-_K = MU0 / (4.0 * jnp.pi)  # 1e-7 T m / A
 
 
 def _dot(a, b):

@@ -26,7 +26,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import MU0
+from ._checks import check_finite, check_positive, check_vector3, is_concrete
+from .constants import MU0
+from .constants import MU0_OVER_4PI as _K
 
 __all__ = [
     "line_segment_field",
@@ -40,30 +42,14 @@ __all__ = [
     "halfspace_dipole_field",
 ]
 
-_K = MU0 / (4.0 * math.pi)
-
-
-def _concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
-
-
-def _check_finite(name, x):
-    if _concrete(x):
-        a = np.asarray(x)
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"{name} must be finite; got {a[~np.isfinite(a)].ravel()[0]}")
-
 
 def _check_vec3(name, x):
-    _check_finite(name, x)
-    if _concrete(x) and (np.ndim(x) == 0 or np.shape(x)[-1] != 3):
-        raise ValueError(f"{name} must have shape (..., 3) in metres; got {np.shape(x)}")
+    check_vector3(name, x, "{name} must have shape (..., 3) in metres; got {shape}")
 
 
 def _check_positive(name, x, unit=""):
-    _check_finite(name, x)
-    if _concrete(x) and np.any(np.asarray(x) <= 0):
-        raise ValueError(f"{name} must be > 0{unit}; got {np.asarray(x).ravel().min()}")
+    check_finite(name, x)
+    check_positive(name, x, f"{{name}} must be > 0{unit}; got {{min}}")
 
 
 def _dot(a, b):
@@ -104,7 +90,7 @@ def line_segment_field(r, r1, r2, current):
     _check_vec3("r", r)
     _check_vec3("r1", r1)
     _check_vec3("r2", r2)
-    _check_finite("current", current)
+    check_finite("current", current)
     a = jnp.asarray(r1, float) - jnp.asarray(r, float)
     b = jnp.asarray(r2, float) - jnp.asarray(r, float)
     na = jnp.linalg.norm(a, axis=-1)
@@ -176,7 +162,7 @@ def ellipk(m):
     Arithmetic-geometric mean: K(m) = pi / (2 AGM(1, sqrt(1 - m)))
     (Abramowitz & Stegun 1964, 17.6.1). Same convention as ``scipy.special.ellipk``.
     """
-    _check_finite("m", m)
+    check_finite("m", m)
     return _agm_ke(m)[0]
 
 
@@ -186,7 +172,7 @@ def ellipe(m):
     AGM with E(m) = K(m) (1 - sum_n 2**(n-1) c_n**2), c_0**2 = m
     (Abramowitz & Stegun 1964, 17.6.3-17.6.4). Same convention as ``scipy.special.ellipe``.
     """
-    _check_finite("m", m)
+    check_finite("m", m)
     m = jnp.asarray(m, float)
     K, E = _agm_ke(jnp.minimum(m, 1.0 - 1e-300))
     return jnp.where(m >= 1.0, 1.0, E)
@@ -228,8 +214,8 @@ def current_loop_field(r, center, normal, radius, current):
     _check_vec3("center", center)
     _check_vec3("normal", normal)
     _check_positive("radius", radius, " m")
-    _check_finite("current", current)
-    if _concrete(normal) and np.any(np.linalg.norm(np.asarray(normal), axis=-1) == 0):
+    check_finite("current", current)
+    if is_concrete(normal) and np.any(np.linalg.norm(np.asarray(normal), axis=-1) == 0):
         raise ValueError("normal must be a non-zero vector")
     n = jnp.asarray(normal, float)
     n = n / jnp.linalg.norm(n, axis=-1, keepdims=True)
@@ -282,7 +268,7 @@ def axon_membrane_potential(s, amplitude=0.1, length_constant=1e-3):
     -------
     V : array, volts, shape of ``s``.
     """
-    _check_finite("s", s)
+    check_finite("s", s)
     _check_positive("length_constant", length_constant, " m")
     x = jnp.maximum(jnp.asarray(s, float), 0.0) / length_constant
     peak = 27.0 * math.exp(-3.0)
@@ -368,7 +354,7 @@ def axon_field(r, t, start, direction, velocity=20.0, radius=10e-6, resistivity=
     _check_vec3("start", start)
     _check_vec3("direction", direction)
     _check_positive("velocity", velocity, " m/s")
-    _check_finite("t", t)
+    check_finite("t", t)
     e = jnp.asarray(direction, float)
     e = e / jnp.linalg.norm(e)
     ext = 20.0 * length_constant if extent is None else extent
@@ -437,7 +423,7 @@ def halfspace_dipole_field(r, r0, q, origin=(0.0, 0.0, 0.0), normal=(0.0, 0.0, 1
     n = jnp.asarray(normal, float)
     n = n / jnp.linalg.norm(n)
     o = jnp.asarray(origin, float)
-    if _concrete(r) and _concrete(r0):
+    if is_concrete(r) and is_concrete(r0):
         hr = (np.asarray(r, float) - np.asarray(o)) @ np.asarray(n)
         h0 = (np.asarray(r0, float) - np.asarray(o)) @ np.asarray(n)
         if np.any(hr < 0):

@@ -24,7 +24,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from forward_models.shielding import _check, _concrete
+from forward_models._checks import check_real, is_concrete
+from forward_models.constants import C_LIGHT, GAMMA_E, GAMMA_NV, PLANCK
+from forward_models.nv.sensitivity import cw_sensitivity
 
 __all__ = [
     "GAMMA_E",
@@ -41,18 +43,15 @@ __all__ = [
     "synthesize",
 ]
 
-GAMMA_E = 2 * math.pi * 28.0e9
-"""Free-electron gyromagnetic ratio, rad/(s T) (PHYSICS.md section 2)."""
-GAMMA_NV = 28.03e9
-"""NV gyromagnetic ratio in frequency units, Hz/T (PHYSICS.md section 3)."""
-PLANCK = 6.62607015e-34
-"""Planck constant, J s (exact, 2019 SI)."""
-C_LIGHT = 299792458.0
-"""Speed of light, m/s (exact)."""
-
 
 def _check_freqs(freqs):
-    _check("freqs", freqs)
+    check_real("freqs", freqs)
+
+
+def _check_contrast_at_most_one(contrast):
+    # the lower bound (> 0) is checked with the other arguments, in their order
+    if is_concrete(contrast) and np.any(np.asarray(contrast) > 1):
+        raise ValueError(f"contrast must be in (0, 1], got {contrast!r}")
 
 
 def one_over_f_asd(freqs, floor, corner):
@@ -77,8 +76,8 @@ def one_over_f_asd(freqs, floor, corner):
         Broadcast shape of the inputs, same units as ``floor``.
     """
     _check_freqs(freqs)
-    _check("floor", floor, allow_zero=True)
-    _check("corner", corner, allow_zero=True)
+    check_real("floor", floor, allow_zero=True)
+    check_real("corner", corner, allow_zero=True)
     f = jnp.asarray(freqs, dtype=float)
     return jnp.asarray(floor, dtype=float) * jnp.sqrt(1.0 + corner / f)
 
@@ -108,9 +107,9 @@ def gaussian_line_asd(freqs, centre, amplitude_rms, width):
         T/sqrt(Hz).
     """
     _check_freqs(freqs)
-    _check("centre", centre)
-    _check("amplitude_rms", amplitude_rms, allow_zero=True)
-    _check("width", width)
+    check_real("centre", centre)
+    check_real("amplitude_rms", amplitude_rms, allow_zero=True)
+    check_real("width", width)
     f = jnp.asarray(freqs, dtype=float)
     s = width / (2 * math.sqrt(2 * math.log(2)))
     psd = amplitude_rms**2 / (s * math.sqrt(2 * math.pi)) * jnp.exp(-((f - centre) ** 2)
@@ -124,7 +123,8 @@ def opm_spin_projection_noise(atom_density, cell_volume, linewidth, slowing_down
     ``delta_B = 1 / (gamma sqrt(N T2))`` (Budker & Romalis 2007, Nat. Phys. 3:227,
     Eq. 1), with N = n V atoms, gamma = gamma_e / q (slowed precession in the SERF
     regime, q the slowing-down factor, 4-6 for 87Rb) and ``T2 = 1 / (gamma dB)`` where
-    dB is the half-width of the zero-field resonance in tesla (PHYSICS.md section 2).
+    dB = Gamma / gamma_e is the half-width of the zero-field resonance in tesla
+    (Dupont-Roc et al. 1969, Phys. Lett. A 28:638).
     Hence ``delta_B = sqrt(q dB / (gamma_e N))``.  Sensitivity convention:
     delta_B * sqrt(t), in T/sqrt(Hz), as in the cited paper.
 
@@ -144,10 +144,10 @@ def opm_spin_projection_noise(atom_density, cell_volume, linewidth, slowing_down
     delta_B : jax.Array
         T/sqrt(Hz).
     """
-    _check("atom_density", atom_density)
-    _check("cell_volume", cell_volume)
-    _check("linewidth", linewidth)
-    _check("slowing_down", slowing_down)
+    check_real("atom_density", atom_density)
+    check_real("cell_volume", cell_volume)
+    check_real("linewidth", linewidth)
+    check_real("slowing_down", slowing_down)
     n_atoms = jnp.asarray(atom_density, dtype=float) * cell_volume
     return jnp.sqrt(slowing_down * jnp.asarray(linewidth, dtype=float) / (GAMMA_E * n_atoms))
 
@@ -156,7 +156,7 @@ def opm_photon_shot_noise(detected_power, wavelength, linewidth, contrast, quant
     """Photon-shot-noise limit of a single-beam OPM read out on a dispersive Lorentzian.
 
     The detected signal is ``R C beta / (1 + beta**2)`` photons/s with ``beta = B / dB``
-    (the transverse spin component of the SERF steady state, PHYSICS.md section 2),
+    (the transverse spin component of the SERF steady state, Dupont-Roc et al. 1969),
     whose slope at zero field is ``R C / dB``; Poisson fluctuations ``sqrt(R t)`` give
     ``delta_B sqrt(t) = dB / (C sqrt(R))`` with ``R = eta P lambda / (h c)`` (standard
     shot-noise estimate, Budker & Romalis 2007; Tierney et al. 2019, NeuroImage
@@ -183,15 +183,16 @@ def opm_photon_shot_noise(detected_power, wavelength, linewidth, contrast, quant
     for name, v in (("detected_power", detected_power), ("wavelength", wavelength),
                     ("linewidth", linewidth), ("contrast", contrast),
                     ("quantum_efficiency", quantum_efficiency)):
-        _check(name, v)
-    if _concrete(contrast) and np.any(np.asarray(contrast) > 1):
-        raise ValueError(f"contrast must be in (0, 1], got {contrast!r}")
+        check_real(name, v)
+    _check_contrast_at_most_one(contrast)
     rate = quantum_efficiency * detected_power * wavelength / (PLANCK * C_LIGHT)
     return jnp.asarray(linewidth, dtype=float) / (contrast * jnp.sqrt(rate))
 
 
 def nv_photon_shot_noise(linewidth, contrast, photon_rate):
     """Shot-noise-limited CW-ODMR sensitivity of an NV ensemble (Lorentzian line).
+
+    :func:`forward_models.nv.cw_sensitivity` with this module's argument checks.
 
     ``eta = 4 / (3 sqrt 3) * dnu / (gamma_nv C sqrt(R))`` (Barry et al. 2020, Rev. Mod.
     Phys. 92:015004, Eq. 35; 4/(3 sqrt 3) is the inverse of the largest slope of a
@@ -211,13 +212,11 @@ def nv_photon_shot_noise(linewidth, contrast, photon_rate):
     eta : jax.Array
         T/sqrt(Hz) (delta_B * sqrt(t)).
     """
-    _check("linewidth", linewidth)
-    _check("contrast", contrast)
-    _check("photon_rate", photon_rate)
-    if _concrete(contrast) and np.any(np.asarray(contrast) > 1):
-        raise ValueError(f"contrast must be in (0, 1], got {contrast!r}")
-    return (4.0 / (3.0 * math.sqrt(3.0)) * jnp.asarray(linewidth, dtype=float)
-            / (GAMMA_NV * contrast * jnp.sqrt(photon_rate)))
+    check_real("linewidth", linewidth)
+    check_real("contrast", contrast)
+    check_real("photon_rate", photon_rate)
+    _check_contrast_at_most_one(contrast)
+    return cw_sensitivity(jnp.asarray(linewidth, dtype=float), contrast, photon_rate, GAMMA_NV)
 
 
 # ----------------------------------------------------------------------- synthesis
@@ -238,7 +237,7 @@ def filter_grid(n_taps, fs):
     """
     if not isinstance(n_taps, int | np.integer) or n_taps < 2 or n_taps % 2:
         raise ValueError(f"n_taps must be an even integer >= 2, got {n_taps!r}")
-    _check("fs", fs)
+    check_real("fs", fs)
     return np.fft.rfftfreq(int(n_taps), 1.0 / fs)
 
 
@@ -262,8 +261,8 @@ def fir_from_asd(asd, fs):
     h : jax.Array, shape (..., n_taps)
         Filter taps (units of ``asd`` times sqrt(Hz)).
     """
-    _check("asd", asd, allow_zero=True)
-    _check("fs", fs)
+    check_real("asd", asd, allow_zero=True)
+    check_real("fs", fs)
     a = jnp.asarray(asd, dtype=float)
     n_taps = 2 * (a.shape[-1] - 1)
     if n_taps < 2:
