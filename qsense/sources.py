@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._checks import check_points, validate_type
+from ._checks import check_distance, check_points, validate_type
 from .head import Head
 
 __all__ = ["SourceSpace", "volume", "cortex", "points", "from_mne", "superficial_tangential",
@@ -124,17 +124,9 @@ def volume(head: Head, spacing: float = 0.005, *, mindist: float = 0.005) -> Sou
         points.
     """
     _check_head(head)
-    if not np.isfinite(spacing) or spacing <= 0:
-        raise ValueError(f"spacing must be finite and > 0 (m), got {spacing!r}")
-    if spacing > 0.05:
-        raise ValueError(
-            f"spacing={spacing!r} m is coarser than 5 cm; spacing is in metres (was it "
-            "given in millimetres?)"
-        )
-    if spacing < 0.001:
-        raise ValueError(f"spacing must be >= 1 mm (0.001 m), got {spacing!r}")
-    if not np.isfinite(mindist) or mindist < 0:
-        raise ValueError(f"mindist must be finite and >= 0 (m), got {mindist!r}")
+    spacing = check_distance("spacing", spacing, low=0.001, high=0.05,
+                             what="a source grid (coarser than 5 cm)")
+    mindist = check_distance("mindist", mindist, high=0.05)
     # half-step offset: no source at the sphere centre, where every dipole is radial
     # and its gain is exactly zero (Sarvas), which breaks noise-normalised inverses
     c = head.sphere_origin + spacing / 2
