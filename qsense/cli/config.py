@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from inverse.study import ARRAY_NAMES, BANDWIDTH_RANGE, N_OPM_RANGE, SPACINGS
+
 from . import UsageError
 
 __all__ = ["Option", "SCHEMAS", "Settings", "add_options", "load_config", "resolve",
@@ -208,12 +210,6 @@ def _room_names():
     return room_names()
 
 
-def _study():
-    import inverse.study
-
-    return inverse.study
-
-
 def _output_file(key: str):
     def check(path):
         from .._checks import check_output_path
@@ -269,15 +265,15 @@ SCHEMAS: dict[str, tuple[Option, ...]] = {
     ),
     "compare": (
         Option("spacing", "str", "ico4", "cortical source spacing",
-               choices=lambda: _study().SPACINGS),
-        Option("arrays", "names", ("opm", "nv", "neuromag306", "ctf275"),
-               "arrays to compare", choices=lambda: _study().ARRAY_NAMES),
+               choices=lambda: SPACINGS),
+        Option("arrays", "names", ARRAY_NAMES, "arrays to compare",
+               choices=lambda: ARRAY_NAMES),
         Option("n_opm", "int", 64, "sensors in the OPM and NV arrays",
-               low=8, high=512),
+               low=N_OPM_RANGE[0], high=N_OPM_RANGE[1]),
         Option("opm_sensor", "str", "quspin_gen2", "OPM preset", choices=_opm_names),
         Option("nv_sensor", "str", "nv_flux_concentrator", "NV preset", choices=_nv_names),
         Option("bandwidth", "float", 1.0, "noise bandwidth of one sample, Hz",
-               low=1e-6, high=1e5),
+               low=BANDWIDTH_RANGE[0], high=BANDWIDTH_RANGE[1]),
         Option("quick", "bool", False,
                "a fast check: --spacing " + QUICK["spacing"] + " and --n-opm "
                + str(QUICK["n_opm"]) + ", each only where neither a flag nor the config "
