@@ -143,7 +143,7 @@ def _remove_if_stale(path: Path) -> bool:
         return True
     try:
         fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
+    except OSError:  # gone, or not ours to judge (no permission)
         return False
     try:
         try:

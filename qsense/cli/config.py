@@ -28,8 +28,8 @@ from inverse.study import ARRAY_NAMES, BANDWIDTH_RANGE, N_OPM_RANGE, SPACINGS
 
 from . import UsageError
 
-__all__ = ["Option", "SCHEMAS", "Settings", "add_options", "load_config", "resolve",
-           "COMPARE_OUTPUTS", "QUICK"]
+__all__ = ["Option", "SCHEMAS", "Settings", "add_options", "add_debug_flag", "load_config",
+           "resolve", "COMPARE_OUTPUTS", "QUICK"]
 
 COMPARE_OUTPUTS = ("compare.nc", "report.html")
 QUICK = {"spacing": "ico2", "n_opm": 32}  # what --quick sets where the user set nothing
@@ -130,7 +130,7 @@ class Option:
             raise UsageError(f"{where}: must be {self.allowed()}, got {raw}") from None
         if self.kind == "names":
             return tuple(name.strip() for name in raw.split(","))
-        return Path(raw) if self.kind == "path" else raw
+        return Path(raw).expanduser() if self.kind == "path" else raw
 
     def from_toml(self, value, where: str):
         """The value of a TOML key; its TOML type must be the option's."""
@@ -149,7 +149,7 @@ class Option:
                              f"{_shown(value)}")
         if self.kind == "names":
             return tuple(value)
-        return Path(value) if self.kind == "path" else value
+        return Path(value).expanduser() if self.kind == "path" else value
 
     def validate(self, value, where: str, shown: str):
         """``value`` checked against the allowed values; ``shown`` is how the user wrote
@@ -158,17 +158,16 @@ class Option:
             return None
         bad = False
         if self.kind in ("int", "float"):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            number = numbers.Integral if self.kind == "int" else numbers.Real
+            if isinstance(value, bool) or not isinstance(value, number):
                 bad = True
-            elif self.kind == "int" and not float(value).is_integer():
-                bad = True
-            else:
-                v = float(value)
-                bad = (not math.isfinite(v)
+            else:  # ints are compared as ints: 10**400 is out of range, not an overflow
+                v = int(value) if self.kind == "int" else float(value)
+                bad = ((self.kind == "float" and not math.isfinite(v))
                        or (self.low is not None and (v <= self.low if self.low_open
                                                      else v < self.low))
                        or (self.high is not None and v > self.high))
-                value = int(value) if self.kind == "int" else v
+                value = v
         elif self.choices is not None:
             allowed = set(self.choices())
             items = (value,) if self.kind == "str" else value
@@ -357,9 +356,15 @@ def add_options(parser: argparse.ArgumentParser, command: str) -> argparse.Argum
         else:
             parser.add_argument(o.flag, dest=o.key, default=None, help=o.describe(),
                                 metavar=o.key.upper() if o.kind != "names" else "A,B,...")
+    add_debug_flag(parser)
+    return parser
+
+
+def add_debug_flag(parser: argparse.ArgumentParser) -> None:
+    """``--debug`` after the command too (``qsense CMD ... --debug``); it does not reset
+    the main parser's ``qsense --debug CMD``."""
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show the traceback of an error")
-    return parser
 
 
 def resolve(command: str, args) -> Settings:

@@ -71,6 +71,9 @@ IN_PROCESS_CASES = [
     (["budget", "--n-freqs", "0"], "--n-freqs", "0"),
     (["budget", "--n-sensors", "-1"], "--n-sensors", "-1"),
     (["budget", "--plot", "b.xyz"], "--plot", "xyz"),
+    (["compare", "--n-opm", "1" + "0" * 400], "--n-opm", "100000"),  # no OverflowError
+    (["budget", "--fmax", "1e400"], "--fmax", "1e400"),
+    (["budget", "--n-freqs", "ten"], "--n-freqs", "ten"),
 ]
 
 
