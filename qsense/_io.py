@@ -133,6 +133,15 @@ def _lock_new(make: Callable[[], str]) -> tuple[Path, int | None]:
         os.close(fd)
 
 
+def _try_lock(fd: int) -> bool:
+    """Take the exclusive lock on ``fd`` if no other open file holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
 def _remove_if_stale(path: Path) -> bool:
     """Remove ``path`` (a file or folder) unless a live process holds its lock.
 
@@ -146,9 +155,7 @@ def _remove_if_stale(path: Path) -> bool:
     except OSError:  # gone, or not ours to judge (no permission)
         return False
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        if not _try_lock(fd):
             return False  # a live run holds it
         _remove(path)
         return True
@@ -289,14 +296,6 @@ def clean_stale(out_dir) -> list[Path]:
                 if fd is not None:
                     os.close(fd)
     return [p for p in stale if _remove_if_stale(p)]
-
-
-def _try_lock(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    return True
 
 
 def check_commit_target(out_dir, names: Iterable[str]) -> Path:
