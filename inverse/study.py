@@ -35,10 +35,12 @@ from .cramer_rao import dipole_localisation_bound
 from .information import information_bits
 from .localisation import METHODS, peak_localisation_error
 
-__all__ = ["compare", "ARRAY_NAMES", "SPACINGS"]
+__all__ = ["compare", "ARRAY_NAMES", "SPACINGS", "N_OPM_RANGE", "BANDWIDTH_RANGE"]
 
 ARRAY_NAMES = ("opm", "nv", "neuromag306", "ctf275")
 SPACINGS = ("ico2", "ico3", "ico4")
+N_OPM_RANGE = (8, 512)  # sensors in the OPM and NV arrays
+BANDWIDTH_RANGE = (1e-6, 1e5)  # noise bandwidth of one sample, Hz
 _LABELS = {"opm": "on-scalp OPMs", "nv": "NV magnetometers", "neuromag306": "Neuromag 306",
            "ctf275": "CTF 275"}
 
@@ -100,8 +102,9 @@ def compare(*, spacing: str = "ico4", arrays=ARRAY_NAMES, n_opm: int = 64,
     bad = [a for a in arrays if a not in ARRAY_NAMES]
     if not arrays or bad or len(set(arrays)) != len(arrays):
         raise ValueError(f"arrays must be distinct names from {ARRAY_NAMES}, got {arrays!r}")
-    n_opm = check_int("n_opm", n_opm, low=8, high=512)
-    bandwidth = check_number("bandwidth", bandwidth, low=1e-6, high=1e5, unit="Hz")
+    n_opm = check_int("n_opm", n_opm, low=N_OPM_RANGE[0], high=N_OPM_RANGE[1])
+    bandwidth = check_number("bandwidth", bandwidth, low=BANDWIDTH_RANGE[0],
+                             high=BANDWIDTH_RANGE[1], unit="Hz")
     moment = check_number("moment", moment, low=1e-12, high=1e-5, unit="A m")
     lambda2 = check_number("lambda2", lambda2, low=1e-6, high=1e6)
     head = qs.Head.fsaverage() if head is None else head

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +23,7 @@ __all__ = [
     "check_distance",
     "check_points",
     "check_directions",
+    "check_output_path",
 ]
 
 
@@ -134,6 +138,53 @@ def check_directions(name: str, value, n: int) -> np.ndarray:
     if np.any(norms < 1e-12):
         raise ValueError(f"{name} must be non-zero vectors")
     return a / norms[:, None]
+
+
+def check_output_path(name: str, value, *, folder: bool = False) -> Path:
+    """A path that a file (or, with ``folder=True``, a folder) can be written to, made
+    absolute.
+
+    Checked without writing anything that stays: the path must not be an existing folder
+    (a file) or an existing file (a folder); its nearest existing ancestor must be a folder,
+    and a hidden temporary folder must be creatable in it (this catches read-only file
+    systems and missing permissions, even for root). The missing folders on the way are
+    left to the writer to create.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a str or path.
+    ValueError
+        If the path cannot be written; the message names ``name``, the path and why.
+    """
+    if not isinstance(value, str | os.PathLike):
+        raise TypeError(f"{name} must be a path (str or os.PathLike), got "
+                        f"{type(value).__name__}")
+    shown = os.fspath(value)
+    want = "a folder (new, or one that qsense wrote)" if folder else "a file path"
+    try:
+        if not shown or "\0" in shown:
+            raise ValueError("it is empty" if not shown else "it holds a NUL character")
+        path = Path(os.path.abspath(shown))
+        if path.is_dir() and not folder:
+            raise ValueError("it is an existing folder")
+        if path.exists() and not path.is_dir() and folder:
+            raise ValueError("it is an existing file")
+        if path.parent == path:
+            raise ValueError("it is the root of the file system")
+        ancestor = path.parent
+        while not ancestor.exists():
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise ValueError(f"{ancestor} is a file, not a folder")
+        try:
+            os.rmdir(tempfile.mkdtemp(dir=ancestor, prefix=".qsense-probe-"))
+        except OSError as err:
+            raise ValueError(f"{ancestor} is not writable ({err.strerror})") from None
+    except (ValueError, OSError) as err:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise ValueError(f"{name}={shown!r} cannot be written: {why}; need {want}") from None
+    return path
 
 
 def _unit(unit: str) -> str:

@@ -7,6 +7,8 @@ import textwrap
 
 import numpy as np
 
+from .config import add_debug_flag
+
 __all__ = ["add_info_parser", "run_info", "all_presets"]
 
 _HEADS = (
@@ -29,6 +31,7 @@ def add_info_parser(subparsers):
         "info", help="list heads, arrays, sensor presets and rooms",
         description="List the heads, arrays, sensor presets (SQUID, OPM, NV) and shielded "
                     "rooms qsense knows, with the sources of their figures.")
+    add_debug_flag(p)
     p.set_defaults(func=run_info)
     return p
 

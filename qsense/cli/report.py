@@ -37,7 +37,6 @@ def summary(ds: xr.Dataset) -> xr.Dataset:
     return xr.Dataset(out, attrs=ds.attrs)
 
 
-
 def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -109,11 +108,17 @@ def _table(ds: xr.Dataset) -> str:
 
 
 def render_html(ds: xr.Dataset) -> str:
-    """The report as one HTML string (no external files)."""
+    """The report as one HTML string (no external files).
+
+    ``ds.attrs["run_id"]``, where set, goes into ``<meta name='qsense-run-id'>``.
+    """
     attrs = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>"
                     for k, v in ds.attrs.items())
+    run_id = ds.attrs.get("run_id")
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        *([f"<meta name='qsense-run-id' content='{html.escape(str(run_id), quote=True)}'>"]
+          if run_id is not None else []),
         "<title>qsense comparison study</title>",
         "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
         "table{border-collapse:collapse}td,th{border:1px solid #999;padding:3px 6px;"

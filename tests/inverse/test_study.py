@@ -104,7 +104,7 @@ def test_qsense_compare_writes_netcdf_and_report(tmp_path, capsys):
                  "--output-dir", str(out)]) == 0
     text = capsys.readouterr().out
     assert "Neuromag 306" in text and "wrote" in text
-    assert sorted(os.listdir(out)) == ["compare.nc", "report.html"]  # no temporary files
+    assert sorted(os.listdir(out)) == ["compare.nc", "manifest.json", "report.html"]  # no temp
     ds = xr.load_dataset(out / "compare.nc")
     assert list(ds["array"].values) == ["opm", "nv", "neuromag306"]
     assert ds.attrs["conductor"] == "bem" and ds.sizes["source"] == 324

@@ -1,0 +1,422 @@
+"""One schema per command: each option's type, allowed values, default and help.
+
+The argparse flags (:func:`add_options`) and the ``--config`` TOML file
+(:func:`load_config`) are both built and checked from :data:`SCHEMAS`, so a value is
+held to the same rules wherever it comes from. :func:`resolve` merges them: the
+schema's defaults, overridden by the file's ``[command]`` table, overridden by the flags;
+then every value is checked, before any computation. A bad value raises
+:class:`~qsense.cli.UsageError` (a ValueError) whose message names the option (``argument
+--n-opm``) or the file's key (``argument --config: FILE: [compare] n_opm``), the value and
+what is allowed.
+
+TOML types are strict: an integer option needs a TOML integer (``n_freqs = 10``, not
+``"10"``), a switch a TOML boolean (``nulling = false``, not ``"false"``), a list of names
+a TOML array of strings (``arrays = ["opm", "nv"]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import numbers
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from inverse.study import ARRAY_NAMES, BANDWIDTH_RANGE, N_OPM_RANGE, SPACINGS
+
+from . import UsageError
+
+__all__ = ["Option", "SCHEMAS", "Settings", "add_options", "add_debug_flag", "load_config",
+           "resolve", "COMPARE_OUTPUTS", "QUICK"]
+
+COMPARE_OUTPUTS = ("compare.nc", "report.html")
+QUICK = {"spacing": "ico2", "n_opm": 32}  # what --quick sets where the user set nothing
+
+# kind: (what a flag value must be, what a TOML value must be)
+_KINDS = {
+    "int": ("a whole number", "a TOML integer"),
+    "float": ("a number", "a TOML number (integer or float)"),
+    "bool": ("true or false", "a TOML boolean (true or false, without quotes)"),
+    "str": ("a name", "a TOML string"),
+    "path": ("a path", "a TOML string (a path)"),
+    "names": ("comma-separated names", "a TOML array of strings"),
+}
+_TOML_TYPES = ((bool, "boolean"), (int, "integer"), (float, "float"), (str, "string"),
+               (list, "array"), (dict, "table"))
+
+
+def _shown(value) -> str:
+    """``value`` as it reads in a TOML file (or the default as it reads in the help)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of one command.
+
+    Parameters
+    ----------
+    key : str
+        The TOML key and the argparse ``dest``; the flag is ``--`` + key with ``-`` for
+        ``_``.
+    kind : {"int", "float", "bool", "str", "path", "names"}
+        ``names`` is a list of distinct names: comma-separated on the command line, an
+        array of strings in TOML.
+    default : object
+        The value when neither the file nor a flag sets it (None: unset).
+    help : str
+        What the option does; the allowed values and the default are added to it.
+    low, high : float, optional
+        Inclusive bounds of a number (``low_open``: ``low`` itself is excluded).
+    choices : callable, optional
+        Returns the allowed names (called when needed: the registries load lazily).
+    check : callable, optional
+        ``check(value)`` raises ValueError for a bad value and returns it (converted).
+    """
+
+    key: str
+    kind: str
+    default: object
+    help: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    choices: Callable[[], Sequence[str]] | None = None
+    check: Callable[[object], object] | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.key.replace("_", "-")
+
+    def allowed(self) -> str:
+        """The allowed values, in words."""
+        if self.choices is not None:
+            names = ", ".join(self.choices())
+            return f"one of {names}" if self.kind == "str" else f"distinct names from {names}"
+        if self.kind == "int" and self.low is not None and self.high is not None:
+            return f"a whole number in {self.low:g}..{self.high:g}"
+        if self.kind == "float" and self.low is not None and self.high is not None:
+            return (f"a finite number in {'(' if self.low_open else '['}{self.low:g}, "
+                    f"{self.high:g}]")
+        return _KINDS[self.kind][0]
+
+    def describe(self) -> str:
+        """The ``--help`` text: what it does, what is allowed, the default."""
+        default = ("none" if self.default is None else ",".join(self.default)
+                   if self.kind == "names" else _shown(self.default).strip('"'))
+        allowed = "" if self.kind in ("bool", "path") else f"{self.allowed()}; "
+        return f"{self.help} ({allowed}default: {default})".replace("%", "%%")
+
+    # --- conversion from each source, then one check -------------------------------------
+
+    def from_flag(self, raw, where: str):
+        """The value of a flag (argparse gives strings; switches come as bools)."""
+        if self.kind == "bool" or not isinstance(raw, str):
+            return raw
+        try:
+            if self.kind == "int":
+                return int(raw)
+            if self.kind == "float":
+                return float(raw)
+        except ValueError:
+            raise UsageError(f"{where}: must be {self.allowed()}, got {raw}") from None
+        if self.kind == "names":
+            return tuple(name.strip() for name in raw.split(","))
+        return Path(raw).expanduser() if self.kind == "path" else raw
+
+    def from_toml(self, value, where: str):
+        """The value of a TOML key; its TOML type must be the option's."""
+        ok = {
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "float": isinstance(value, int | float) and not isinstance(value, bool),
+            "bool": isinstance(value, bool),
+            "str": isinstance(value, str),
+            "path": isinstance(value, str),
+            "names": isinstance(value, list) and all(isinstance(v, str) for v in value),
+        }[self.kind]
+        if not ok:
+            got = next((name for t, name in _TOML_TYPES if isinstance(value, t)),
+                       type(value).__name__)
+            raise UsageError(f"{where}: must be {_KINDS[self.kind][1]}, got {got} "
+                             f"{_shown(value)}")
+        if self.kind == "names":
+            return tuple(value)
+        return Path(value).expanduser() if self.kind == "path" else value
+
+    def validate(self, value, where: str, shown: str):
+        """``value`` checked against the allowed values; ``shown`` is how the user wrote
+        it."""
+        if value is None:
+            return None
+        bad = False
+        if self.kind in ("int", "float"):
+            number = numbers.Integral if self.kind == "int" else numbers.Real
+            if isinstance(value, bool) or not isinstance(value, number):
+                bad = True
+            else:  # ints are compared as ints: 10**400 is out of range, not an overflow
+                v = int(value) if self.kind == "int" else float(value)
+                bad = ((self.kind == "float" and not math.isfinite(v))
+                       or (self.low is not None and (v <= self.low if self.low_open
+                                                     else v < self.low))
+                       or (self.high is not None and v > self.high))
+                value = v
+        elif self.choices is not None:
+            allowed = set(self.choices())
+            items = (value,) if self.kind == "str" else value
+            bad = (not items or any(v not in allowed for v in items)
+                   or len(set(items)) != len(items))
+        if bad:
+            raise UsageError(f"{where}: must be {self.allowed()}, got {shown}")
+        if self.check is not None:
+            try:
+                value = self.check(value)
+            except (TypeError, ValueError) as err:
+                raise UsageError(f"{where}: {err}") from None
+        return value
+
+
+# --- the per-command checks that need the registries or the file system -------------------
+
+def _sensor_names():
+    from ..sensors import preset_names
+
+    return preset_names()
+
+
+def _opm_names():
+    from ..sensors import preset_names
+
+    return preset_names("opm")
+
+
+def _nv_names():
+    from ..nv import NV_PRESETS
+
+    return sorted(NV_PRESETS)
+
+
+def _room_names():
+    from ..environment import room_names
+
+    return room_names()
+
+
+def _output_file(key: str):
+    def check(path):
+        from .._checks import check_output_path
+
+        return check_output_path(key, path)
+    return check
+
+
+def _plot_file(path):
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from .._checks import check_output_path
+
+    path = check_output_path("plot", path)
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    if fmt not in formats:
+        raise ValueError(f"plot={str(path)!r}: the format {fmt!r} (from the file name) is not "
+                         f"supported; use one of {', '.join(formats)}")
+    return path
+
+
+def _output_dir(path):
+    from .._checks import check_output_path
+    from .._io import check_commit_target
+
+    path = check_output_path("output_dir", path, folder=True)
+    try:
+        return check_commit_target(path, COMPARE_OUTPUTS)
+    except ValueError as err:
+        raise ValueError(f"output_dir={str(path)!r}: {err}") from None
+
+
+SCHEMAS: dict[str, tuple[Option, ...]] = {
+    "budget": (
+        Option("sensor", "str", "quspin_gen2",
+               "sensor preset, SQUID, OPM or NV (`qsense info` lists them)",
+               choices=_sensor_names),
+        Option("room", "str", "opm_two_layer", "room preset", choices=_room_names),
+        Option("n_sensors", "int", 32, "on-scalp sensors (OPM, NV)", low=1, high=1000),
+        Option("fmin", "float", 0.1, "lowest frequency, Hz", low=0.0, high=1e6,
+               low_open=True),
+        Option("fmax", "float", 1000.0, "highest frequency, Hz", low=0.0, high=1e6,
+               low_open=True),
+        Option("n_freqs", "int", 200, "log-spaced frequencies", low=2, high=100_000),
+        Option("nulling", "bool", False,
+               "on-person nulling coils cancel the remnant field"),
+        Option("suppression", "bool", False,
+               "report MNE interference suppression (HFC / SSS)"),
+        Option("output", "path", None, "NetCDF output file", check=_output_file("output")),
+        Option("plot", "path", None, "figure output file (png, pdf, svg, ...)",
+               check=_plot_file),
+    ),
+    "compare": (
+        Option("spacing", "str", "ico4", "cortical source spacing",
+               choices=lambda: SPACINGS),
+        Option("arrays", "names", ARRAY_NAMES, "arrays to compare",
+               choices=lambda: ARRAY_NAMES),
+        Option("n_opm", "int", 64, "sensors in the OPM and NV arrays",
+               low=N_OPM_RANGE[0], high=N_OPM_RANGE[1]),
+        Option("opm_sensor", "str", "quspin_gen2", "OPM preset", choices=_opm_names),
+        Option("nv_sensor", "str", "nv_flux_concentrator", "NV preset", choices=_nv_names),
+        Option("bandwidth", "float", 1.0, "noise bandwidth of one sample, Hz",
+               low=BANDWIDTH_RANGE[0], high=BANDWIDTH_RANGE[1]),
+        Option("quick", "bool", False,
+               "a fast check: --spacing " + QUICK["spacing"] + " and --n-opm "
+               + str(QUICK["n_opm"]) + ", each only where neither a flag nor the config "
+               "file sets it"),
+        Option("output_dir", "path", Path("qsense-compare"),
+               "folder for " + " and ".join(COMPARE_OUTPUTS) + " (and manifest.json), "
+               "replaced as a whole when the run ends; new, or one a previous run wrote",
+               check=_output_dir),
+    ),
+}
+
+
+class Settings(dict):
+    """Resolved option values by key.
+
+    ``source[key]`` says where each value came from (``argument --n-opm``, or
+    ``argument --config: FILE: [compare] n_opm``, or the flag's name for a default);
+    ``explicit`` holds the keys the user set (in the file or by a flag).
+    """
+
+    def __init__(self, command: str):
+        super().__init__()
+        self.command = command
+        self.source: dict[str, str] = {}
+        self.explicit: set[str] = set()
+
+
+def load_config(command: str, path) -> dict:
+    """The ``[command]`` table of the TOML file ``path``, its keys checked.
+
+    Hyphens in keys are read as underscores (``n-sensors`` is ``n_sensors``).
+
+    Raises
+    ------
+    qsense.cli.UsageError
+        The file cannot be read or is not TOML; a top-level key other than the
+        ``[command]`` table; a key of the table that the command does not have.
+    """
+    where = f"argument --config: {path}"
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as err:
+        raise UsageError(f"{where}: cannot be read ({err.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise UsageError(f"{where}: not a valid TOML file: {' '.join(str(err).split())}"
+                         ) from None
+    outside = sorted(k for k in data if k != command)
+    if outside:
+        raise UsageError(f"{where}: top-level key{'s' if len(outside) > 1 else ''} "
+                         f"{', '.join(map(repr, outside))} not allowed; the file holds one "
+                         f"table, [{command}]")
+    table = data.get(command, {})
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: {command} must be a table [{command}], got "
+                         f"{_shown(table)}")
+    keys = [o.key for o in SCHEMAS[command]]
+    out = {}
+    for k, v in table.items():
+        key = k.replace("-", "_")
+        if key not in keys:
+            raise UsageError(f"{where}: [{command}] has an unknown key {k!r}; allowed: "
+                             f"{', '.join(keys)}")
+        if key in out:
+            raise UsageError(f"{where}: [{command}] sets {key!r} twice")
+        out[key] = v
+    return out
+
+
+def add_options(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """Add ``--config`` and one flag per option of ``command`` (all default to None, so
+    :func:`resolve` can tell what the user set)."""
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
+                        help=f"TOML file with a [{command}] table of the options below "
+                             "(keys as the flags, with _ for -, e.g. "
+                             f"{SCHEMAS[command][0].key}); flags override it")
+    for o in SCHEMAS[command]:
+        if o.kind == "bool":
+            parser.add_argument(o.flag, dest=o.key, action=argparse.BooleanOptionalAction,
+                                default=None, help=o.describe())
+        else:
+            parser.add_argument(o.flag, dest=o.key, default=None, help=o.describe(),
+                                metavar=o.key.upper() if o.kind != "names" else "A,B,...")
+    add_debug_flag(parser)
+    return parser
+
+
+def add_debug_flag(parser: argparse.ArgumentParser) -> None:
+    """``--debug`` after the command too (``qsense CMD ... --debug``); it does not reset
+    the main parser's ``qsense --debug CMD``."""
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the traceback of an error")
+
+
+def resolve(command: str, args) -> Settings:
+    """The settings of ``command``: defaults < ``args.config`` file < flags, all checked.
+
+    ``args`` is the argparse namespace (attributes named by the keys; None: not given).
+
+    Raises
+    ------
+    qsense.cli.UsageError
+        (a ValueError) for the first bad value; the message names the option or key, the
+        value and what is allowed.
+    """
+    options = SCHEMAS[command]
+    s = Settings(command)
+    shown = {}
+    for o in options:
+        s[o.key], s.source[o.key], shown[o.key] = o.default, f"argument {o.flag}", None
+    path = getattr(args, "config", None)
+    if path is not None:
+        by_key = {o.key: o for o in options}
+        for key, value in load_config(command, path).items():
+            where = f"argument --config: {path}: [{command}] {key}"
+            s[key] = by_key[key].from_toml(value, where)
+            s.source[key], shown[key] = where, _shown(value)
+            s.explicit.add(key)
+    for o in options:
+        raw = getattr(args, o.key, None)
+        if raw is not None:
+            s.source[o.key] = f"argument {o.flag}"
+            s[o.key] = o.from_flag(raw, s.source[o.key])
+            shown[o.key] = str(raw)
+            s.explicit.add(o.key)
+    if command == "compare" and s["quick"]:
+        for key, value in QUICK.items():
+            if key not in s.explicit:
+                s[key] = value
+                s.source[key] = f"argument --quick (sets {key}={_shown(value)})"
+    # the values first, then how they go together, then the files (which probe the disk)
+    def validate(opts):
+        for o in opts:
+            s[o.key] = o.validate(s[o.key], s.source[o.key], shown[o.key] or _shown(s[o.key]))
+
+    validate(o for o in options if o.check is None)
+    if command == "budget":
+        _check_budget(s)
+    validate(o for o in options if o.check is not None)
+    return s
+
+
+def _check_budget(s: Settings) -> None:
+    if not s["fmin"] < s["fmax"]:
+        key = "fmax" if "fmax" in s.explicit and "fmin" not in s.explicit else "fmin"
+        raise UsageError(f"{s.source[key]}: need fmin < fmax, got fmin={s['fmin']:g} Hz, "
+                         f"fmax={s['fmax']:g} Hz")
