@@ -39,6 +39,7 @@ __all__ = [
     "check_same_shape",
     "check_broadcast",
     "check_coils",
+    "check_key",
 ]
 
 FINITE = "{name} must be finite; got {bad}"
@@ -256,3 +257,15 @@ def check_coils(points, normals, weights):
     if np.shape(weights) != np.shape(points)[:2]:
         raise ValueError(f"weights must have shape (n_chan, P) = {np.shape(points)[:2]}, "
                          f"got {np.shape(weights)}")
+
+
+def check_key(name, key):
+    """TypeError unless ``key`` is a JAX PRNG key: ``jax.random.key(seed)`` or a legacy
+    ``jax.random.PRNGKey(seed)`` (uint32, shape (2,))."""
+    dtype = getattr(key, "dtype", None)
+    typed = dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+    legacy = (isinstance(key, np.ndarray | jax.Array) and dtype == np.uint32
+              and np.shape(key) == (2,))
+    if not (typed or legacy):
+        raise TypeError(f"{name} must be a JAX PRNG key (jax.random.key(seed)), got "
+                        f"{_short(key)}")
