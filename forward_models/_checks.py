@@ -38,6 +38,7 @@ __all__ = [
     "check_option",
     "check_same_shape",
     "check_broadcast",
+    "shaped",
     "check_coils",
     "check_key",
 ]
@@ -230,6 +231,12 @@ def check_same_shape(names, *arrays, why=""):
         listed = ", ".join(f"{n} {s}" for n, s in zip(names, shapes, strict=True))
         raise ValueError(f"{', '.join(names[:-1])} and {names[-1]} must have the same "
                          f"shape{f' ({why})' if why else ''}; got shapes {listed}")
+
+
+def shaped(shape):
+    """A placeholder of ``shape`` (a zero-memory view) to stand for part of an array's
+    shape in :func:`check_broadcast`."""
+    return np.broadcast_to(np.empty((), bool), shape)
 
 
 def check_broadcast(names, *arrays):

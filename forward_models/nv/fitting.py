@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from forward_models._checks import check_broadcast, check_count, check_flag
+from forward_models._checks import check_broadcast, check_count, check_flag, shaped
 from forward_models.constants import D_ZFS, GAMMA_NV
 from forward_models.nv.hamiltonian import (
     _check_field,
@@ -76,7 +76,7 @@ def _check_fit(sigma, data, B0, batch, D0, E, gamma, rotation, n_iter, what):
         raise ValueError(f"sigma must broadcast to the data's shape {np.shape(data)}, got "
                          f"{np.shape(sigma)}")
     _check_field(B0)
-    if check_broadcast(("batch", "B0"), np.empty(batch + (3,)), B0) != batch + (3,):
+    if check_broadcast(("batch", "B0"), shaped(batch + (3,)), B0) != batch + (3,):
         raise ValueError(f"B0 must have shape (3,) or {batch + (3,)}, got {np.shape(B0)}")
     _check_splittings(D0, E, gamma)
     _check_range("D0", D0, lo=0.0, lo_open=True, what=" Hz")

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from forward_models._checks import check_broadcast, check_count, check_vector3
+from forward_models._checks import check_broadcast, check_count, check_vector3, shaped
 from forward_models.constants import GAMMA_E
 from forward_models.opm.serf import (
     _check_finite,
@@ -153,7 +153,7 @@ def _check_step(dt):
 def _check_per_sensor(shape, **arrays):
     """Each array broadcasts to ``shape`` (one value per sensor, or one for all)."""
     for name, x in arrays.items():
-        if check_broadcast(("B's sensor axes", name), np.empty(shape), x) != shape:
+        if check_broadcast(("B's sensor axes", name), shaped(shape), x) != shape:
             raise ValueError(f"{name} must broadcast to shape {shape}, got {np.shape(x)}")
 
 

@@ -21,6 +21,7 @@ from forward_models._checks import (
     check_option,
     check_real,
     is_concrete,
+    shaped,
 )
 
 __all__ = [
@@ -85,8 +86,8 @@ def _check_layers(radii, factors_or_count, name="factors"):
         raise ValueError(f"radii must give one radius per layer of {name}: got "
                          f"{np.shape(radii)[-1]} radii for {name} of shape "
                          f"{np.shape(factors_or_count)}")
-    check_broadcast(("radii", name), np.empty(np.shape(radii)[:-1]),
-                    np.empty(np.shape(factors_or_count)[:-1]))
+    check_broadcast(("radii", name), shaped(np.shape(radii)[:-1]),
+                    shaped(np.shape(factors_or_count)[:-1]))
     if is_concrete(radii):
         r = np.asarray(radii, dtype=float)
         if np.any(np.diff(r, axis=-1) < 0):
