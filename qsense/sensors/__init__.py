@@ -19,6 +19,8 @@ source was found are listed in ``assumptions``.
 
 from __future__ import annotations
 
+import numbers
+
 from . import nv, opm, squid
 from .base import SensorPreset
 from .nv import NVPreset
@@ -110,6 +112,8 @@ def preset_for_coil(coil_type: int) -> SensorPreset:
     ValueError
         If no preset stands for that coil type.
     """
+    if isinstance(coil_type, bool) or not isinstance(coil_type, numbers.Integral):
+        raise TypeError(f"coil_type must be an int (an MNE coil type), got {coil_type!r}")
     try:
         return _COIL_DEFAULTS[int(coil_type)]
     except KeyError:
