@@ -18,9 +18,9 @@ from forward_models.constants import D_ZFS, GAMMA_NV
 from forward_models.nv.hamiltonian import (
     _check_field,
     _check_finite,
+    _check_gamma,
     _check_range,
     _check_rotation,
-    _check_splittings,
     _hyperfine_shifts,
     hyperfine_lines,
     resonance_frequencies,
@@ -75,11 +75,12 @@ def _check_fit(sigma, data, B0, batch, D0, E, gamma, rotation, n_iter, what):
     if check_broadcast(("data", "sigma"), data, sigma) != np.shape(data):
         raise ValueError(f"sigma must broadcast to the data's shape {np.shape(data)}, got "
                          f"{np.shape(sigma)}")
-    _check_field(B0)
+    _check_field(B0, "B0")
     if check_broadcast(("batch", "B0"), shaped(batch + (3,)), B0) != batch + (3,):
         raise ValueError(f"B0 must have shape (3,) or {batch + (3,)}, got {np.shape(B0)}")
-    _check_splittings(D0, E, gamma)
     _check_range("D0", D0, lo=0.0, lo_open=True, what=" Hz")
+    _check_finite("E", E)
+    _check_gamma(gamma)
     if np.ndim(D0) or np.ndim(E) or np.ndim(gamma):
         raise ValueError("D0, E and gamma must be numbers (one value for the fit), got "
                          f"shapes {np.shape(D0)}, {np.shape(E)}, {np.shape(gamma)}")

@@ -126,9 +126,9 @@ def _check_range(name: str, x, lo=None, hi=None, lo_open=False, what=""):
     check_range(name, x, lo, hi, lo_open=lo_open, unit=what, finite=_FINITE)
 
 
-def _check_field(B):
-    _check_numeric("B", B)
-    check_vector3("B", B, "B must have shape (..., 3) in tesla; got shape {shape}",
+def _check_field(B, name="B"):
+    _check_numeric(name, B)
+    check_vector3(name, B, "{name} must have shape (..., 3) in tesla; got shape {shape}",
                   finite=_FINITE)
 
 
