@@ -18,6 +18,8 @@ import numbers
 
 import numpy as np
 
+from forward_models._checks import as_numeric
+
 from ._checks import check_directions, check_distance, check_int, check_number, check_points
 from .sensor_array import SensorArray
 from .sensors.nv import NV_PRESETS, NVPreset, get_nv_preset
@@ -48,6 +50,13 @@ def _names(names, n, default):
     return names
 
 
+def _positions_and_axes(positions, orientations):
+    """Checked positions (n, 3), m, and unit axes (n, 3) (one (3,) axis is broadcast)."""
+    pos = check_points("positions", as_numeric("positions", positions))
+    ez = check_directions("orientations", as_numeric("orientations", orientations), len(pos))
+    return pos, ez
+
+
 def nv_sensors(positions, orientations, sensor="nv_bulk", names=None) -> SensorArray:
     """Single NV ensemble sensors as a :class:`qsense.SensorArray` (point magnetometers).
 
@@ -67,9 +76,8 @@ def nv_sensors(positions, orientations, sensor="nv_bulk", names=None) -> SensorA
     SensorArray with kind "nv", coil type 2000, noise = preset noise floor.
     """
     p = get_nv_preset(sensor)
-    pos = check_points("positions", positions)
+    pos, ez = _positions_and_axes(positions, orientations)
     n = len(pos)
-    ez = check_directions("orientations", orientations, n)
     names = _names(names, n, tuple(f"NV{i + 1:03d}" for i in range(n)))
     loc = np.concatenate([pos, _frames(ez)], axis=1)
     return SensorArray(names=names, coil_types=np.full(n, p.coil_type), loc=loc, sensor=p,
@@ -134,9 +142,8 @@ def nv_gradiometers(positions, orientations, baseline=0.02, sensor="nv_bulk",
     """
     baseline = check_distance("baseline", baseline, low_open=True, high=1.0)
     p = get_nv_preset(sensor)
-    pos = check_points("positions", positions)
+    pos, ez = _positions_and_axes(positions, orientations)
     n = len(pos)
-    ez = check_directions("orientations", orientations, n)
     base = _names(names, n, tuple(f"NVG{i + 1:03d}" for i in range(n)))
     both = np.stack([pos, pos + baseline * ez], axis=1).reshape(2 * n, 3)
     fr = np.repeat(_frames(ez), 2, axis=0)
@@ -201,9 +208,9 @@ def nv_pixel_grid(center, normal, shape=(16, 16), pitch=None, standoff=None,
     standoff = check_distance("standoff", p.standoff if standoff is None else standoff,
                               high=0.1)
     ny, nx = _grid_shape(shape)
-    c = check_points("center", center, n=1)[0]
-    nrm = check_directions("normal", normal, 1)[0]
-    ax = nrm if axis is None else check_directions("axis", axis, 1)[0]
+    c = check_points("center", as_numeric("center", center), n=1)[0]
+    nrm = check_directions("normal", as_numeric("normal", normal), 1)[0]
+    ax = nrm if axis is None else check_directions("axis", as_numeric("axis", axis), 1)[0]
     fr = _frames(nrm[None])[0]
     ex, ey = fr[:3], fr[3:6]
     iy, ix = np.meshgrid(np.arange(ny) - (ny - 1) / 2, np.arange(nx) - (nx - 1) / 2,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from forward_models import conductors, fisher
+from forward_models._checks import as_numeric
 
 from .._checks import check_distance, check_points
 from .base import Conductor
@@ -33,7 +34,7 @@ class SphereConductor(Conductor):
     differentiable = True
 
     def __init__(self, origin, radius: float):
-        self.origin = check_points("origin", origin, n=1)[0]
+        self.origin = check_points("origin", as_numeric("origin", origin), n=1)[0]
         self.radius = check_distance("radius", radius, low_open=True, high=1.0,
                                      what="a spherical conductor")
 
@@ -42,7 +43,7 @@ class SphereConductor(Conductor):
                 f"radius {self.radius * 1e3:.1f} mm>")
 
     def contains(self, points) -> np.ndarray:
-        p = check_points("points", points, limit=np.inf)
+        p = check_points("points", as_numeric("points", points), limit=np.inf)
         return np.linalg.norm(p - self.origin, axis=1) < self.radius
 
     def leadfield_kernel(self, coil_points, positions):
@@ -53,7 +54,7 @@ class SphereConductor(Conductor):
                             f"{type(coil_points).__name__}")
         groups = _groups_by_point_count(coil_points)
         n_ch = coil_points.n_channels
-        pos = check_points("positions", positions, limit=np.inf)
+        pos = check_points("positions", as_numeric("positions", positions), limit=np.inf)
 
         def kernel(idx):
             out = np.empty((n_ch, len(idx), 3))
@@ -74,8 +75,10 @@ class SphereConductor(Conductor):
             If a moment has no tangential part (radial dipoles are silent outside a
             sphere, so their position cannot be estimated).
         """
-        positions = check_points("positions", positions, limit=np.inf)
-        q = check_points("moments", moments, n=len(positions), limit=np.inf)
+        positions = check_points("positions", as_numeric("positions", positions),
+                                 limit=np.inf)
+        q = check_points("moments", as_numeric("moments", moments), n=len(positions),
+                         limit=np.inf)
         norm = np.linalg.norm(q, axis=1)
         radial = positions - self.origin
         depth = np.linalg.norm(radial, axis=1, keepdims=True)

@@ -118,6 +118,7 @@ def preset_for_coil(coil_type: int) -> SensorPreset:
         return _COIL_DEFAULTS[int(coil_type)]
     except KeyError:
         raise ValueError(
-            f"coil type {int(coil_type)} has no default sensor preset; coil types with "
+            f"coil type {int(coil_type)} has no default sensor preset (coil_type="
+            f"{int(coil_type)}); coil types with "
             f"one: {sorted(_COIL_DEFAULTS)}. Name the sensor (sensor=...) or give noise"
         ) from None
