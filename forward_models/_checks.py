@@ -41,6 +41,7 @@ __all__ = [
     "shaped",
     "check_coils",
     "check_key",
+    "check_scalar",
 ]
 
 FINITE = "{name} must be finite; got {bad}"
@@ -264,6 +265,13 @@ def check_coils(points, normals, weights):
     if np.shape(weights) != np.shape(points)[:2]:
         raise ValueError(f"weights must have shape (n_chan, P) = {np.shape(points)[:2]}, "
                          f"got {np.shape(weights)}")
+
+
+def check_scalar(name, x, what="number"):
+    """ValueError unless ``x`` is one value (shape ()), not an array: ``what`` says what
+    it is, e.g. ``"sampling rate (Hz)"``."""
+    if np.ndim(x) != 0:
+        raise ValueError(f"{name} must be one {what}, got shape {np.shape(x)}")
 
 
 def check_key(name, key):

@@ -31,7 +31,7 @@ __all__ = [
 
 
 def _dot(a, b):
-    return jnp.sum(a * b, axis=-1)
+    return (a * b).sum(axis=-1)
 
 
 # ------------------------------------------------------------------ argument checks
@@ -61,12 +61,12 @@ def _check_apart(r, r0, what):
                          "source; got a field point on a source position")
 
 
-def _sarvas_terms(r, r0):
+def _sarvas_terms(r, r0, xp=jnp):
     """F and the coefficients of gradF = c_r r - c_r0 r0 (Sarvas 1987, eq. 25), for
-    positions relative to the sphere centre."""
+    positions relative to the sphere centre (``xp``: jax.numpy, or numpy for checks)."""
     a_vec = r - r0
-    a = jnp.linalg.norm(a_vec, axis=-1)
-    rn = jnp.linalg.norm(r, axis=-1)
+    a = xp.linalg.norm(a_vec, axis=-1)
+    rn = xp.linalg.norm(r, axis=-1)
     ar = _dot(a_vec, r) / a
     F = a * (rn * a + rn * rn - _dot(r0, r))
     c_r = a * a / rn + ar + 2.0 * a + 2.0 * rn
@@ -106,17 +106,19 @@ def sphere_dipole_field(r, r0, q, origin=(0.0, 0.0, 0.0)):
     ------
     ValueError
         For concrete inputs that are not finite, whose last axis is not 3, that do not
-        broadcast together, or with a field point not farther from ``origin`` than its
-        dipole (field points lie outside the conductor, dipoles inside).
+        broadcast together, or with a field point on the segment from ``origin`` to its
+        dipole (ends included), where the field is singular.
     """
     _check_vectors(r__m=r, r0__m=r0, q__A_m=q, origin__m=origin)
     if all(is_concrete(x) for x in (r, r0, origin)):
-        outside = _distances(r, origin) > _distances(r0, origin)
-        if not np.all(outside):
+        o = np.asarray(origin, float)
+        with np.errstate(all="ignore"):  # a = 0 at a dipole: F is NaN or 0 there
+            F, _, _ = _sarvas_terms(np.asarray(r, float) - o, np.asarray(r0, float) - o, np)
+        if not np.all(F > 0):
             raise ValueError(
-                "r must lie farther from origin than r0 (field points outside the "
-                "spherical conductor, dipoles inside); got a field point at "
-                f"{float(np.min(_distances(r, origin))):g} m from the centre")
+                "r must not lie on the segment from origin to r0 (a field point at a "
+                "dipole, at the centre or between them), where Sarvas's field is singular; "
+                "field points belong outside the conductor, dipoles inside")
     return _sphere_dipole_field(r, r0, q, origin)
 
 
@@ -227,8 +229,7 @@ def sphere_coil_leadfield(points, normals, weights, sources, origin):
     Raises
     ------
     ValueError
-        For concrete inputs that are not finite or not of the shapes above, or with a
-        weighted integration point not farther from ``origin`` than every source.
+        For concrete inputs that are not finite or not of the shapes above.
     """
     check_coils(points, normals, weights)
     check_vector3("sources", sources, _VEC3.replace("{unit}", "m"))
@@ -238,15 +239,6 @@ def sphere_coil_leadfield(points, normals, weights, sources, origin):
                          f"{np.shape(sources)}")
     if np.shape(origin) != (3,):
         raise ValueError(f"origin must have shape (3,); got shape {np.shape(origin)}")
-    if all(is_concrete(x) for x in (points, weights, sources, origin)):
-        w = np.asarray(weights)
-        coil_r = _distances(points, origin)[w != 0]
-        src_r = _distances(sources, origin)
-        if coil_r.size and src_r.size and coil_r.min() <= src_r.max():
-            raise ValueError(
-                "sources must lie closer to origin than every coil integration point "
-                f"(sources inside the spherical conductor, coils outside); got a source "
-                f"{src_r.max():g} m and a coil point {coil_r.min():g} m from the centre")
     return _sphere_coil_leadfield(points, normals, weights, sources, origin)
 
 

@@ -33,6 +33,7 @@ from ._checks import (
     check_flag,
     check_positive,
     check_range,
+    check_scalar,
     check_vector3,
     is_concrete,
     shaped,
@@ -70,8 +71,7 @@ def _check_nonzero(name, x):
 
 
 def _check_scalar(name, x, unit):
-    if np.ndim(x) != 0:
-        raise ValueError(f"{name} must be one number ({unit}), got shape {np.shape(x)}")
+    check_scalar(name, x, f"number ({unit})")
 
 
 def _dot(a, b):

@@ -29,6 +29,7 @@ from forward_models._checks import (
     check_finite,
     check_key,
     check_real,
+    check_scalar,
     is_concrete,
 )
 from forward_models.constants import C_LIGHT, GAMMA_E, GAMMA_NV, PLANCK
@@ -254,9 +255,7 @@ def filter_grid(n_taps, fs):
 
 def _check_rate(fs):
     check_real("fs", fs)
-    if np.ndim(fs) != 0:
-        raise ValueError(f"fs must be one sampling rate (a number, Hz), got shape "
-                         f"{np.shape(fs)}")
+    check_scalar("fs", fs, "sampling rate (a number, Hz)")
 
 
 def fir_from_asd(asd, fs):

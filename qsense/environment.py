@@ -45,7 +45,6 @@ magnetoencephalography. NeuroImage 241:118401.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -55,6 +54,9 @@ from forward_models import conductors, opm, shielding
 from forward_models._checks import as_numeric, check_flag
 
 from ._checks import check_int, check_number, check_option
+from .sensors.base import check_text as _text
+from .sensors.base import replace_figures
+from .sensors.base import set_figures as _set
 
 __all__ = [
     "Room",
@@ -99,16 +101,6 @@ def _scalar(name, value, *, low=None, high=None, low_open=False, unit=""):
     return check_number(name, value, low=low, high=high, low_open=low_open, unit=unit)
 
 
-def _set(obj, **values):
-    """Store checked (converted) values on a frozen dataclass."""
-    for name, v in values.items():
-        object.__setattr__(obj, name, v)
-
-
-def _text(name, value):
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, got {value!r}")
-    return value
 
 
 def _shape_matches(got, want):
@@ -460,12 +452,7 @@ class Environment:
     def replace(self, **changes) -> Environment:
         """A copy with some settings changed (validated again; an unknown setting is a
         TypeError)."""
-        fields = [f.name for f in dataclasses.fields(self)]
-        unknown = sorted(set(changes) - set(fields))
-        if unknown:
-            raise TypeError(f"Environment has no setting(s) {unknown}; its settings are "
-                            f"{fields}")
-        return dataclasses.replace(self, **changes)
+        return replace_figures(self, changes, "setting")
 
     def remnant(self) -> tuple[np.ndarray, np.ndarray]:
         """Remnant field (3,) T and gradient (3, 3) T/m seen by the sensors (after

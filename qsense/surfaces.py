@@ -319,20 +319,21 @@ class SphereSurface(Surface):
         return self.center + oc + t[:, None] * d
 
     def normals_at(self, points, radius: float = 0.012) -> np.ndarray:
-        p = _points("points", points) - self.center
         _radius("radius", radius)
-        r = np.linalg.norm(p, axis=1, keepdims=True)
-        if np.any(r == 0):
-            raise ValueError("points must not be the sphere's centre (no normal there)")
-        return p / r
+        return _unit_rows(_points("points", points) - self.center,
+                          "points must not be the sphere's centre (no normal there)")
+
+
+def _unit_rows(v, message) -> np.ndarray:
+    """Rows of ``v`` (n, 3) normalised; ValueError(message) for a zero row."""
+    n = np.linalg.norm(v, axis=1, keepdims=True)
+    if np.any(n == 0):
+        raise ValueError(message)
+    return v / n
 
 
 def _directions(value) -> np.ndarray:
-    d = _points("directions", value)
-    n = np.linalg.norm(d, axis=1, keepdims=True)
-    if np.any(n == 0):
-        raise ValueError("directions must be non-zero vectors")
-    return d / n
+    return _unit_rows(_points("directions", value), "directions must be non-zero vectors")
 
 
 def sphere_surface(radius: float, center=(0.0, 0.0, 0.0), order: int = 4) -> SphereSurface:

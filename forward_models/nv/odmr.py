@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from forward_models._checks import check_broadcast, check_count, check_key
+from forward_models._checks import check_broadcast, check_count, check_key, check_scalar
 from forward_models.constants import D_ZFS, GAMMA_NV
 from forward_models.nv.hamiltonian import (
     _check_finite,
@@ -387,8 +387,7 @@ def track_resonance(f_res_t, f_start, contrast, linewidth, mod_depth, gain=0.5, 
     if np.ndim(f_res_t) != 1:
         raise ValueError(f"f_res_t must have shape (T,), got {np.shape(f_res_t)}")
     _check_finite("f_start", f_start)
-    if np.ndim(f_start) != 0:
-        raise ValueError(f"f_start must be one frequency (Hz), got shape {np.shape(f_start)}")
+    check_scalar("f_start", f_start, "frequency (Hz)")
     _check_range("gain", gain, lo=0.0, lo_open=True, hi=2.0)
     k = lockin_slope(contrast, linewidth, mod_depth, n_phase)
 

@@ -22,7 +22,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from forward_models._checks import check_broadcast, check_count, check_vector3, shaped
+from forward_models._checks import (
+    check_broadcast,
+    check_count,
+    check_scalar,
+    check_vector3,
+    shaped,
+)
 from forward_models.constants import GAMMA_E
 from forward_models.opm.serf import (
     _check_finite,
@@ -145,9 +151,7 @@ def bloch_evolve(B, dt, linewidth, p0, n_substeps=4, P_init=None):
 
 def _check_step(dt):
     _check_positive("dt", dt)
-    if np.ndim(dt) != 0:
-        raise ValueError(f"dt must be one sample interval (a number, s), got shape "
-                         f"{np.shape(dt)}")
+    check_scalar("dt", dt, "sample interval (a number, s)")
 
 
 def _check_per_sensor(shape, **arrays):

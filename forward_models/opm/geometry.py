@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from forward_models._checks import check_count, check_vector3
+from forward_models._checks import check_count, check_scalar, check_vector3
 from forward_models.conductors import magnetic_dipole_field
 from forward_models.constants import MU0
 from forward_models.opm.bloch import _rotate
@@ -38,9 +38,7 @@ def cell_integration_points(cell_size, order=2):
         Weights summing to 1 (uniform atomic density and light intensity assumed).
     """
     _check_positive("cell_size", cell_size)
-    if np.ndim(cell_size) != 0:
-        raise ValueError(f"cell_size must be one edge length (m), got shape "
-                         f"{np.shape(cell_size)}")
+    check_scalar("cell_size", cell_size, "edge length (m)")
     order = check_count("order", order, 1, 5)
     x, wx = np.polynomial.legendre.leggauss(order)
     x = 0.5 * float(cell_size) * x
@@ -82,9 +80,7 @@ def coil_crosstalk_matrix(positions, rotations, coil_radius):
         raise ValueError(f"positions must have shape (N, 3) and rotations (N, 3, 3), got "
                          f"{pos.shape} and {R.shape}")
     _check_positive("coil_radius", coil_radius)
-    if np.ndim(coil_radius) != 0:
-        raise ValueError(f"coil_radius must be one radius (m), got shape "
-                         f"{np.shape(coil_radius)}")
+    check_scalar("coil_radius", coil_radius, "radius (m)")
     moment_per_t = 2 * jnp.pi * float(coil_radius) ** 3 / MU0
     # unit coil field along j's axis b -> moment in common frame = R[j, b] * moment_per_t
     mom = R * moment_per_t  # (N_j, 3_b, 3)

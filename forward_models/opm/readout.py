@@ -22,7 +22,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from forward_models._checks import check_count, check_flag, check_option, check_range, is_concrete
+from forward_models._checks import (
+    check_count,
+    check_flag,
+    check_option,
+    check_range,
+    check_scalar,
+    is_concrete,
+)
 from forward_models.constants import GAMMA_E
 from forward_models.opm.bloch import _check_per_sensor, _check_step, bloch_step
 from forward_models.opm.serf import (
@@ -47,7 +54,8 @@ def _check_mode(mode: str) -> None:
 
 def _check_bias(bias):
     check_range("bias", bias, 0.0, 1.0, lo_open=True)
-    if np.ndim(bias) != 0 or float(bias) >= 1.0:
+    check_scalar("bias", bias, "number in (0, 1) linewidths")
+    if float(bias) >= 1.0:
         raise ValueError(f"bias must be one number in (0, 1) linewidths, got {bias!r}")
 
 
@@ -229,9 +237,7 @@ def simulate_sensors(
     for name, x in (("coil_range", coil_range), ("dynamic_range", dynamic_range)):
         if x is not None:
             _check_positive(name, x)
-            if np.ndim(x) != 0:
-                raise ValueError(f"{name} must be one number (tesla), got shape "
-                                 f"{np.shape(x)}")
+            check_scalar(name, x, "number (tesla)")
     big = jnp.inf
     crange = big if coil_range is None else float(coil_range)
     drange = big if dynamic_range is None else float(dynamic_range)

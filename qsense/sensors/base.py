@@ -75,12 +75,13 @@ def set_figures(obj, **values):
         object.__setattr__(obj, name, v)
 
 
-def replace_figures(obj, changes):
-    """``dataclasses.replace(obj, **changes)`` that names unknown figures (TypeError)."""
+def replace_figures(obj, changes, what="figure"):
+    """``dataclasses.replace(obj, **changes)`` that names unknown fields (TypeError);
+    ``what`` is what the fields are called ("figure", "setting")."""
     fields = [f.name for f in dataclasses.fields(obj) if f.init]
     unknown = sorted(set(changes) - set(fields))
     if unknown:
-        raise TypeError(f"{type(obj).__name__} has no figure(s) {unknown}; its figures are "
+        raise TypeError(f"{type(obj).__name__} has no {what}(s) {unknown}; its {what}s are "
                         f"{fields}")
     return dataclasses.replace(obj, **changes)
 

@@ -153,8 +153,10 @@ CASES = [
     ("simulate closed_loop=str", lambda: opm.simulate_sensors(
         np.zeros((1, 1, 3, 3)), 1e-3, 1e-9, 0.5, closed_loop="no"), TypeError,
      "closed_loop"),
-    ("sphere field inside", lambda: conductors.sphere_dipole_field(
-        [0, 0, 0.01], [0, 0, 0.05], [1e-8, 0, 0]), ValueError, "r"),
+    ("sphere field at the centre", lambda: conductors.sphere_dipole_field(
+        [0, 0, 0.0], [0, 0, 0.05], [1e-8, 0, 0]), ValueError, "r"),
+    ("sphere field on the dipole", lambda: conductors.sphere_dipole_field(
+        [0, 0, 0.05], [0, 0, 0.05], [1e-8, 0, 0]), ValueError, "r"),
     ("sphere field nan origin", lambda: conductors.sphere_dipole_field(
         [0, 0, 0.1], [0, 0, 0.05], [1e-8, 0, 0], [0, NAN, 0]), ValueError, "origin"),
     ("magnetic dipole on source", lambda: conductors.magnetic_dipole_field(
