@@ -46,6 +46,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from forward_models._checks import (
+    as_numeric,
+    check_coils,
+    check_count,
+    check_finite,
+    is_concrete,
+)
 from forward_models.constants import MU0_OVER_4PI
 
 __all__ = [
@@ -60,6 +67,28 @@ __all__ = [
 ]
 
 _FOUR_PI = 4.0 * math.pi
+
+
+def _check_points(name, x, what="n"):
+    """Finite positions of shape (n, 3) (concrete values), shape checked in any case."""
+    check_finite(name, x)
+    if np.ndim(x) != 2 or np.shape(x)[-1] != 3:
+        raise ValueError(f"{name} must have shape ({what}, 3), got {np.shape(x)}")
+
+
+def _check_mesh(vertices, triangles):
+    """Finite vertices (n_vert, 3) and integer triangles (n_tri, 3) indexing them (JAX
+    clamps out-of-range indices silently, so they are refused here)."""
+    _check_points("vertices", vertices, "n_vert")
+    if not is_concrete(triangles):
+        return
+    t = as_numeric("triangles", triangles, "iu")
+    if t.ndim != 2 or t.shape[-1] != 3:
+        raise ValueError(f"triangles must have shape (n_tri, 3), got {t.shape}")
+    n_vert = np.shape(vertices)[0]
+    if t.size and (t.min() < 0 or t.max() >= n_vert):
+        raise ValueError(f"triangles must index the {n_vert} vertices (0..{n_vert - 1}), "
+                         f"got indices {t.min()}..{t.max()}")
 
 
 def triangle_normals_areas(vertices, triangles):
@@ -80,6 +109,7 @@ def triangle_normals_areas(vertices, triangles):
     areas : array (n_tri,)
         Areas, m**2.
     """
+    _check_mesh(vertices, triangles)
     vertices = jnp.asarray(vertices)
     triangles = jnp.asarray(triangles)
     r0 = vertices[triangles[:, 0]]
@@ -111,10 +141,17 @@ def vertex_area_normals(vertices, triangles, normals=None, areas=None):
     array (n_vert, 3)
         Area-weighted normals, m**2.
     """
+    _check_mesh(vertices, triangles)
     vertices = jnp.asarray(vertices)
     triangles = jnp.asarray(triangles)
     if normals is None or areas is None:
         normals, areas = triangle_normals_areas(vertices, triangles)
+    n_tri = triangles.shape[0]
+    check_finite("normals", normals)
+    check_finite("areas", areas)
+    if np.shape(normals) != (n_tri, 3) or np.shape(areas) != (n_tri,):
+        raise ValueError(f"normals and areas must have shapes ({n_tri}, 3) and ({n_tri},), "
+                         f"got {np.shape(normals)} and {np.shape(areas)}")
     contrib = jnp.asarray(areas)[:, None] * jnp.asarray(normals) / 3.0
     out = jnp.zeros_like(vertices)
     for k in range(3):
@@ -148,20 +185,8 @@ def _coil_coeff_impl(vertices, area_normals, points, normals, weights):
 
 
 def _check_coils(points, normals, weights):
-    points = jnp.asarray(points)
-    normals = jnp.asarray(normals)
-    weights = jnp.asarray(weights)
-    if points.ndim != 3 or points.shape[-1] != 3:
-        raise ValueError(f"points must have shape (n_chan, P, 3), got {points.shape}")
-    if normals.shape != points.shape:
-        raise ValueError(
-            f"normals must have the shape of points {points.shape}, got {normals.shape}"
-        )
-    if weights.shape != points.shape[:2]:
-        raise ValueError(
-            f"weights must have shape (n_chan, P) = {points.shape[:2]}, got {weights.shape}"
-        )
-    return points, normals, weights
+    check_coils(points, normals, weights)
+    return jnp.asarray(points), jnp.asarray(normals), jnp.asarray(weights)
 
 
 def bem_coil_field_coefficients(vertices, triangles, points, normals, weights):
@@ -191,6 +216,7 @@ def bem_coil_field_coefficients(vertices, triangles, points, normals, weights):
         Coefficients in m**-1 times the weight unit.
     """
     points, normals, weights = _check_coils(points, normals, weights)
+    _check_mesh(vertices, triangles)
     vertices = jnp.asarray(vertices)
     an = vertex_area_normals(vertices, triangles)
     return _coil_coeff_impl(vertices, an, points, normals, weights)
@@ -227,6 +253,10 @@ def bem_coil_matrix(
         Matrix G; the volume-current field of a dipole is mu0/(4 pi) * G @ v_inf with
         v_inf from :func:`infinite_medium_potentials`.
     """
+    _check_mesh(vertices, triangles)
+    for name, x in (("solution", solution), ("field_mult", field_mult),
+                    ("source_mult", source_mult)):
+        check_finite(name, x)
     vertices = jnp.asarray(vertices, dtype=jnp.float64)
     solution = jnp.asarray(solution, dtype=vertices.dtype)
     n_vert = vertices.shape[0]
@@ -235,6 +265,10 @@ def bem_coil_matrix(
             f"solution must have shape (n_vert, n_vert) = {(n_vert, n_vert)}, "
             f"got {solution.shape}"
         )
+    for name, x in (("field_mult", field_mult), ("source_mult", source_mult)):
+        if np.shape(x) not in ((), (1,), (n_vert,)):
+            raise ValueError(f"{name} must be a number or have shape ({n_vert},), got "
+                             f"{np.shape(x)}")
     fm = jnp.broadcast_to(jnp.asarray(field_mult, dtype=vertices.dtype), (n_vert,))
     sm = jnp.broadcast_to(jnp.asarray(source_mult, dtype=vertices.dtype), (n_vert,))
     coeff = bem_coil_field_coefficients(vertices, triangles, points, normals, weights)
@@ -264,7 +298,8 @@ def infinite_medium_potentials(sources, vertices):
     array (n_src, 3, n_vert)
         In m**-2.
     """
-    sources = jnp.asarray(sources)
+    sources = _check_sources(sources)
+    _check_points("vertices", vertices, "n_vert")
     vertices = jnp.asarray(vertices)
     diff = vertices[None, :, :] - sources[:, None, :]  # (S,V,3)
     d2 = jnp.sum(diff * diff, axis=-1)
@@ -305,15 +340,16 @@ def _leadfield_chunk(sources, vertices, coil_matrix, points, normals, weights, v
 
 
 def _check_sources(sources):
-    sources = jnp.asarray(sources, dtype=jnp.float64)
-    if sources.ndim != 2 or sources.shape[-1] != 3:
-        raise ValueError(f"sources must have shape (n_src, 3), got {sources.shape}")
-    return sources
+    _check_points("sources", sources, "n_src")
+    return jnp.asarray(sources, dtype=jnp.float64)
+
+
+def _check_chunk_size(chunk_size):
+    return check_count("chunk_size", chunk_size, what="a positive integer")
 
 
 def _chunked(fun, sources, chunk_size):
-    if not (isinstance(chunk_size, int | np.integer) and chunk_size > 0):
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    _check_chunk_size(chunk_size)
     n_src = sources.shape[0]
     if n_src == 0:
         return None
@@ -389,6 +425,8 @@ def bem_leadfield(coil_matrix, vertices, points, normals, weights, sources, *, c
     """
     points, normals, weights = _check_coils(points, normals, weights)
     sources = _check_sources(sources)
+    _check_points("vertices", vertices, "n_vert")
+    check_finite("coil_matrix", coil_matrix)
     vertices = jnp.asarray(vertices, dtype=jnp.float64)
     coil_matrix = jnp.asarray(coil_matrix, dtype=vertices.dtype)
     if coil_matrix.shape != (points.shape[0], vertices.shape[0]):
@@ -441,6 +479,11 @@ def surface_solid_angle(points, vertices, triangles, *, chunk_size=128):
     jax.Array (n,)
         Solid angle, sr.
     """
+    check_finite("points", points)
+    if np.ndim(points) not in (1, 2) or np.shape(points)[-1] != 3:
+        raise ValueError(f"points must have shape (n, 3) or (3,), got {np.shape(points)}")
+    _check_mesh(vertices, triangles)
+    chunk_size = _check_chunk_size(chunk_size)
     points = jnp.asarray(points, dtype=jnp.float64).reshape(-1, 3)
     tri = jnp.asarray(vertices, dtype=jnp.float64)[jnp.asarray(triangles)]
     n = points.shape[0]

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from ._checks import check_broadcast, check_coils, check_vector3, is_concrete
 from .constants import MU0_OVER_4PI as _K
 
 __all__ = [
@@ -29,15 +31,42 @@ __all__ = [
 
 
 def _dot(a, b):
-    return jnp.sum(a * b, axis=-1)
+    return (a * b).sum(axis=-1)
 
 
-def _sarvas_terms(r, r0):
+# ------------------------------------------------------------------ argument checks
+# run on concrete inputs only (skipped under jit/grad/vmap), before the jitted cores
+_VEC3 = "{name} must have shape (..., 3) ({unit}); got shape {shape}"
+
+
+def _check_vectors(**arrays):
+    """Each argument finite with a last axis of 3 (units in the key: ``r_m=...``), and
+    all of them broadcasting together."""
+    names = []
+    for key, x in arrays.items():
+        name, unit = key.rsplit("__", 1)
+        check_vector3(name, x, _VEC3.replace("{unit}", unit.replace("_", " ")))
+        names.append(name)
+    check_broadcast(names, *arrays.values())
+
+
+def _distances(x, centre):
+    return np.linalg.norm(np.asarray(x, float) - np.asarray(centre, float), axis=-1)
+
+
+def _check_apart(r, r0, what):
+    """ValueError where a field point coincides with the source (the field is singular)."""
+    if is_concrete(r) and is_concrete(r0) and np.any(_distances(r, r0) == 0):
+        raise ValueError(f"r must differ from r0: the field of a {what} is singular at the "
+                         "source; got a field point on a source position")
+
+
+def _sarvas_terms(r, r0, xp=jnp):
     """F and the coefficients of gradF = c_r r - c_r0 r0 (Sarvas 1987, eq. 25), for
-    positions relative to the sphere centre."""
+    positions relative to the sphere centre (``xp``: jax.numpy, or numpy for checks)."""
     a_vec = r - r0
-    a = jnp.linalg.norm(a_vec, axis=-1)
-    rn = jnp.linalg.norm(r, axis=-1)
+    a = xp.linalg.norm(a_vec, axis=-1)
+    rn = xp.linalg.norm(r, axis=-1)
     ar = _dot(a_vec, r) / a
     F = a * (rn * a + rn * rn - _dot(r0, r))
     c_r = a * a / rn + ar + 2.0 * a + 2.0 * rn
@@ -45,7 +74,6 @@ def _sarvas_terms(r, r0):
     return F, c_r, c_r0
 
 
-@jax.jit
 def sphere_dipole_field(r, r0, q, origin=(0.0, 0.0, 0.0)):
     """Magnetic field of a current dipole inside a spherically symmetric conductor.
 
@@ -73,7 +101,29 @@ def sphere_dipole_field(r, r0, q, origin=(0.0, 0.0, 0.0)):
     -------
     B : jax.Array, shape (..., 3)
         Magnetic flux density, T. The leading axes are the broadcast of the inputs'.
+
+    Raises
+    ------
+    ValueError
+        For concrete inputs that are not finite, whose last axis is not 3, that do not
+        broadcast together, or with a field point on the segment from ``origin`` to its
+        dipole (ends included), where the field is singular.
     """
+    _check_vectors(r__m=r, r0__m=r0, q__A_m=q, origin__m=origin)
+    if all(is_concrete(x) for x in (r, r0, origin)):
+        o = np.asarray(origin, float)
+        with np.errstate(all="ignore"):  # a = 0 at a dipole: F is NaN or 0 there
+            F, _, _ = _sarvas_terms(np.asarray(r, float) - o, np.asarray(r0, float) - o, np)
+        if not np.all(F > 0):
+            raise ValueError(
+                "r must not lie on the segment from origin to r0 (a field point at a "
+                "dipole, at the centre or between them), where Sarvas's field is singular; "
+                "field points belong outside the conductor, dipoles inside")
+    return _sphere_dipole_field(r, r0, q, origin)
+
+
+@jax.jit
+def _sphere_dipole_field(r, r0, q, origin):
     origin = jnp.asarray(origin, dtype=jnp.result_type(float))
     r = jnp.asarray(r) - origin
     r0 = jnp.asarray(r0) - origin
@@ -86,7 +136,6 @@ def sphere_dipole_field(r, r0, q, origin=(0.0, 0.0, 0.0)):
     )
 
 
-@jax.jit
 def primary_dipole_field(r, r0, q):
     """Field of a current dipole in an infinite homogeneous medium (Biot-Savart).
 
@@ -104,12 +153,18 @@ def primary_dipole_field(r, r0, q):
     B : jax.Array, shape (..., 3)
         Magnetic flux density, T.
     """
+    _check_vectors(r__m=r, r0__m=r0, q__A_m=q)
+    _check_apart(r, r0, "current dipole")
+    return _primary_dipole_field(r, r0, q)
+
+
+@jax.jit
+def _primary_dipole_field(r, r0, q):
     d = jnp.asarray(r) - jnp.asarray(r0)
     dn = jnp.linalg.norm(d, axis=-1)
     return _K * jnp.cross(jnp.asarray(q), d) / (dn**3)[..., None]
 
 
-@jax.jit
 def magnetic_dipole_field(r, r0, m):
     """Field of a point magnetic dipole.
 
@@ -128,6 +183,13 @@ def magnetic_dipole_field(r, r0, m):
     B : jax.Array, shape (..., 3)
         Magnetic flux density, T.
     """
+    _check_vectors(r__m=r, r0__m=r0, m__A_m2=m)
+    _check_apart(r, r0, "magnetic dipole")
+    return _magnetic_dipole_field(r, r0, m)
+
+
+@jax.jit
+def _magnetic_dipole_field(r, r0, m):
     d = jnp.asarray(r) - jnp.asarray(r0)
     m = jnp.asarray(m)
     dn = jnp.linalg.norm(d, axis=-1)
@@ -135,7 +197,6 @@ def magnetic_dipole_field(r, r0, m):
     return _K * (3.0 * _dot(m, n)[..., None] * n - m) / (dn**3)[..., None]
 
 
-@jax.jit
 def sphere_coil_leadfield(points, normals, weights, sources, origin):
     """Sarvas leadfield of coils that all have ``P`` integration points (zero-padded).
 
@@ -164,7 +225,25 @@ def sphere_coil_leadfield(points, normals, weights, sources, origin):
     -------
     leadfield : jax.Array, shape (n_channels, n_sources, 3)
         T/(A m) (T/(A m**2) for planar gradiometers).
+
+    Raises
+    ------
+    ValueError
+        For concrete inputs that are not finite or not of the shapes above.
     """
+    check_coils(points, normals, weights)
+    check_vector3("sources", sources, _VEC3.replace("{unit}", "m"))
+    check_vector3("origin", origin, _VEC3.replace("{unit}", "m"))
+    if np.ndim(sources) != 2:
+        raise ValueError(f"sources must have shape (n_sources, 3); got shape "
+                         f"{np.shape(sources)}")
+    if np.shape(origin) != (3,):
+        raise ValueError(f"origin must have shape (3,); got shape {np.shape(origin)}")
+    return _sphere_coil_leadfield(points, normals, weights, sources, origin)
+
+
+@jax.jit
+def _sphere_coil_leadfield(points, normals, weights, sources, origin):
     origin = jnp.asarray(origin)
     p = jnp.asarray(points) - origin
     nrm = jnp.asarray(normals)

@@ -26,7 +26,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import check_finite, check_positive, check_vector3, is_concrete
+from ._checks import (
+    check_broadcast,
+    check_count,
+    check_finite,
+    check_flag,
+    check_positive,
+    check_range,
+    check_scalar,
+    check_vector3,
+    is_concrete,
+    shaped,
+)
 from .constants import MU0
 from .constants import MU0_OVER_4PI as _K
 
@@ -50,6 +61,17 @@ def _check_vec3(name, x):
 def _check_positive(name, x, unit=""):
     check_finite(name, x)
     check_positive(name, x, f"{{name}} must be > 0{unit}; got {{min}}")
+
+
+def _check_nonzero(name, x):
+    """A direction: finite, shape (..., 3), not the zero vector."""
+    check_vector3(name, x)
+    if is_concrete(x) and np.any(np.linalg.norm(np.asarray(x, float), axis=-1) == 0):
+        raise ValueError(f"{name} must be a non-zero vector")
+
+
+def _check_scalar(name, x, unit):
+    check_scalar(name, x, f"number ({unit})")
 
 
 def _dot(a, b):
@@ -91,6 +113,8 @@ def line_segment_field(r, r1, r2, current):
     _check_vec3("r1", r1)
     _check_vec3("r2", r2)
     check_finite("current", current)
+    check_broadcast(("r[..., 0]", "r1[..., 0]", "r2[..., 0]", "current"), shaped(np.shape(r)[:-1]),
+                    shaped(np.shape(r1)[:-1]), shaped(np.shape(r2)[:-1]), current)
     a = jnp.asarray(r1, float) - jnp.asarray(r, float)
     b = jnp.asarray(r2, float) - jnp.asarray(r, float)
     na = jnp.linalg.norm(a, axis=-1)
@@ -126,6 +150,14 @@ def polyline_field(r, vertices, current, closed=False):
     -------
     B : array (..., 3), tesla (sum of :func:`line_segment_field` over segments).
     """
+    _check_vec3("r", r)
+    _check_vec3("vertices", vertices)
+    if np.ndim(vertices) != 2 or np.shape(vertices)[0] < 2:
+        raise ValueError(f"vertices must have shape (V, 3) with V >= 2, got "
+                         f"{np.shape(vertices)}")
+    check_finite("current", current)
+    _check_scalar("current", current, "A")
+    closed = check_flag("closed", closed)
     v = jnp.asarray(vertices, float)
     if closed:
         v = jnp.concatenate([v, v[:1]], axis=0)
@@ -162,7 +194,9 @@ def ellipk(m):
     Arithmetic-geometric mean: K(m) = pi / (2 AGM(1, sqrt(1 - m)))
     (Abramowitz & Stegun 1964, 17.6.1). Same convention as ``scipy.special.ellipk``.
     """
-    check_finite("m", m)
+    check_range("m", m, 0.0)
+    if is_concrete(m) and np.any(np.asarray(m, float) >= 1.0):
+        raise ValueError(f"m must be < 1 (K diverges at m = 1); got {m!r}")
     return _agm_ke(m)[0]
 
 
@@ -172,7 +206,7 @@ def ellipe(m):
     AGM with E(m) = K(m) (1 - sum_n 2**(n-1) c_n**2), c_0**2 = m
     (Abramowitz & Stegun 1964, 17.6.3-17.6.4). Same convention as ``scipy.special.ellipe``.
     """
-    check_finite("m", m)
+    check_range("m", m, 0.0, 1.0)
     m = jnp.asarray(m, float)
     K, E = _agm_ke(jnp.minimum(m, 1.0 - 1e-300))
     return jnp.where(m >= 1.0, 1.0, E)
@@ -212,11 +246,9 @@ def current_loop_field(r, center, normal, radius, current):
     """
     _check_vec3("r", r)
     _check_vec3("center", center)
-    _check_vec3("normal", normal)
+    _check_nonzero("normal", normal)
     _check_positive("radius", radius, " m")
     check_finite("current", current)
-    if is_concrete(normal) and np.any(np.linalg.norm(np.asarray(normal), axis=-1) == 0):
-        raise ValueError("normal must be a non-zero vector")
     n = jnp.asarray(normal, float)
     n = n / jnp.linalg.norm(n, axis=-1, keepdims=True)
     d = jnp.asarray(r, float) - jnp.asarray(center, float)
@@ -269,6 +301,7 @@ def axon_membrane_potential(s, amplitude=0.1, length_constant=1e-3):
     V : array, volts, shape of ``s``.
     """
     check_finite("s", s)
+    check_finite("amplitude", amplitude)
     _check_positive("length_constant", length_constant, " m")
     x = jnp.maximum(jnp.asarray(s, float), 0.0) / length_constant
     peak = 27.0 * math.exp(-3.0)
@@ -352,9 +385,19 @@ def axon_field(r, t, start, direction, velocity=20.0, radius=10e-6, resistivity=
     """
     _check_vec3("r", r)
     _check_vec3("start", start)
-    _check_vec3("direction", direction)
+    _check_nonzero("direction", direction)
+    for name, x in (("start", start), ("direction", direction)):
+        if np.shape(x) != (3,):
+            raise ValueError(f"{name} must have shape (3,), got {np.shape(x)}")
     _check_positive("velocity", velocity, " m/s")
     check_finite("t", t)
+    for name, x, unit in (("t", t, "s"), ("velocity", velocity, "m/s"),
+                          ("length_constant", length_constant, "m")):
+        _check_scalar(name, x, unit)
+    n_elements = check_count("n_elements", n_elements, what="a number of current elements")
+    if extent is not None:
+        _check_positive("extent", extent, " m")
+        _check_scalar("extent", extent, "m")
     e = jnp.asarray(direction, float)
     e = e / jnp.linalg.norm(e)
     ext = 20.0 * length_constant if extent is None else extent
@@ -420,6 +463,12 @@ def halfspace_dipole_field(r, r0, q, origin=(0.0, 0.0, 0.0), normal=(0.0, 0.0, 1
     _check_vec3("r", r)
     _check_vec3("r0", r0)
     _check_vec3("q", q)
+    _check_nonzero("normal", normal)
+    _check_vec3("origin", origin)
+    for name, x in (("origin", origin), ("normal", normal)):
+        if np.shape(x) != (3,):
+            raise ValueError(f"{name} must have shape (3,), got {np.shape(x)}")
+    check_broadcast(("r", "r0", "q"), r, r0, q)
     n = jnp.asarray(normal, float)
     n = n / jnp.linalg.norm(n)
     o = jnp.asarray(origin, float)

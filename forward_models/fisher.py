@@ -17,7 +17,9 @@ displaced one).
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from ._checks import check_coils, check_finite, check_positive, check_vector3, is_concrete
 from .conductors import sphere_coil_leadfield
 
 __all__ = ["tangential_basis", "sphere_dipole_jacobian", "sphere_dipole_fisher",
@@ -37,6 +39,12 @@ def tangential_basis(r0, origin):
     -------
     jax.Array, shape (..., 2, 3)
     """
+    check_vector3("r0", r0)
+    check_vector3("origin", origin)
+    if is_concrete(r0) and is_concrete(origin) and np.any(
+            np.linalg.norm(np.asarray(r0, float) - np.asarray(origin, float), axis=-1) == 0):
+        raise ValueError("r0 must differ from origin: a dipole at the centre has no "
+                         "tangential directions")
     u = jnp.asarray(r0) - jnp.asarray(origin)
     u = u / jnp.linalg.norm(u, axis=-1, keepdims=True)
     # a helper axis far from u: the coordinate axis of u's smallest component
@@ -58,7 +66,19 @@ def _one_jacobian(points, normals, weights, r0, q, origin):
     return jnp.concatenate([d_pos, d_mom], axis=-1)
 
 
-@jax.jit
+def _check_dipoles(points, normals, weights, r0, q, origin):
+    check_coils(points, normals, weights)
+    for name, x in (("r0", r0), ("q", q)):
+        check_vector3(name, x)
+        if np.ndim(x) != 2:
+            raise ValueError(f"{name} must have shape (n_dipoles, 3), got {np.shape(x)}")
+    if np.shape(q) != np.shape(r0):
+        raise ValueError(f"q must have the shape of r0 {np.shape(r0)}, got {np.shape(q)}")
+    check_vector3("origin", origin)
+    if np.shape(origin) != (3,):
+        raise ValueError(f"origin must have shape (3,), got {np.shape(origin)}")
+
+
 def sphere_dipole_jacobian(points, normals, weights, r0, q, origin):
     """Derivatives of every channel's reading with respect to ``(x, y, z, q_1, q_2)``.
 
@@ -81,12 +101,17 @@ def sphere_dipole_jacobian(points, normals, weights, r0, q, origin):
         T/m for the position columns, T/(A m) for the moment columns (per metre more for
         planar gradiometers).
     """
+    _check_dipoles(points, normals, weights, r0, q, origin)
+    return _jacobian(points, normals, weights, r0, q, origin)
+
+
+@jax.jit
+def _jacobian(points, normals, weights, r0, q, origin):
     fn = jax.vmap(_one_jacobian, in_axes=(None, None, None, 0, 0, None))
     return fn(jnp.asarray(points), jnp.asarray(normals), jnp.asarray(weights),
               jnp.asarray(r0), jnp.asarray(q), jnp.asarray(origin))
 
 
-@jax.jit
 def sphere_dipole_fisher(points, normals, weights, r0, q, origin, noise_std):
     """Fisher information of ``(x, y, z, q_1, q_2)`` for white, independent channel noise.
 
@@ -103,12 +128,21 @@ def sphere_dipole_fisher(points, normals, weights, r0, q, origin, noise_std):
     jax.Array, shape (n_dipoles, 5, 5)
         Units of 1/parameter^2 (1/m^2, 1/(m A m), 1/(A m)^2).
     """
-    jac = sphere_dipole_jacobian(points, normals, weights, r0, q, origin)
+    _check_dipoles(points, normals, weights, r0, q, origin)
+    check_positive("noise_std", noise_std)
+    if np.shape(noise_std) != np.shape(points)[:1]:
+        raise ValueError(f"noise_std must have shape (n_channels,) = {np.shape(points)[:1]}, "
+                         f"got {np.shape(noise_std)}")
+    return _fisher(points, normals, weights, r0, q, origin, noise_std)
+
+
+@jax.jit
+def _fisher(points, normals, weights, r0, q, origin, noise_std):
+    jac = _jacobian(points, normals, weights, r0, q, origin)
     white = jac / jnp.asarray(noise_std)[None, :, None]
     return jnp.einsum("sci,scj->sij", white, white)
 
 
-@jax.jit
 def position_covariance_bound(fisher):
     """The position block of the inverse Fisher information (the Cramer-Rao bound).
 
@@ -124,6 +158,14 @@ def position_covariance_bound(fisher):
     jax.Array, shape (..., 3, 3)
         m^2. ``inf`` where the information is singular.
     """
+    check_finite("fisher", fisher)
+    if np.shape(fisher)[-2:] != (5, 5):
+        raise ValueError(f"fisher must have shape (..., 5, 5), got {np.shape(fisher)}")
+    return _covariance_bound(fisher)
+
+
+@jax.jit
+def _covariance_bound(fisher):
     fisher = jnp.asarray(fisher)
     # Jacobi scaling: the parameters mix metres and ampere-metres, so condition and
     # invert the matrix with unit diagonal

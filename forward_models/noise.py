@@ -24,7 +24,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from forward_models._checks import check_real, is_concrete
+from forward_models._checks import (
+    check_count,
+    check_finite,
+    check_key,
+    check_real,
+    check_scalar,
+    is_concrete,
+)
 from forward_models.constants import C_LIGHT, GAMMA_E, GAMMA_NV, PLANCK
 from forward_models.nv.sensitivity import cw_sensitivity
 
@@ -48,10 +55,10 @@ def _check_freqs(freqs):
     check_real("freqs", freqs)
 
 
-def _check_contrast_at_most_one(contrast):
+def _check_at_most_one(name, value):
     # the lower bound (> 0) is checked with the other arguments, in their order
-    if is_concrete(contrast) and np.any(np.asarray(contrast) > 1):
-        raise ValueError(f"contrast must be in (0, 1], got {contrast!r}")
+    if is_concrete(value) and np.any(np.asarray(value) > 1):
+        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
 
 
 def one_over_f_asd(freqs, floor, corner):
@@ -148,6 +155,9 @@ def opm_spin_projection_noise(atom_density, cell_volume, linewidth, slowing_down
     check_real("cell_volume", cell_volume)
     check_real("linewidth", linewidth)
     check_real("slowing_down", slowing_down)
+    if is_concrete(slowing_down) and np.any(np.asarray(slowing_down) < 1):
+        raise ValueError(f"slowing_down must be >= 1 (no slower than free electrons), got "
+                         f"{slowing_down!r}")
     n_atoms = jnp.asarray(atom_density, dtype=float) * cell_volume
     return jnp.sqrt(slowing_down * jnp.asarray(linewidth, dtype=float) / (GAMMA_E * n_atoms))
 
@@ -184,7 +194,8 @@ def opm_photon_shot_noise(detected_power, wavelength, linewidth, contrast, quant
                     ("linewidth", linewidth), ("contrast", contrast),
                     ("quantum_efficiency", quantum_efficiency)):
         check_real(name, v)
-    _check_contrast_at_most_one(contrast)
+    _check_at_most_one("contrast", contrast)
+    _check_at_most_one("quantum_efficiency", quantum_efficiency)
     rate = quantum_efficiency * detected_power * wavelength / (PLANCK * C_LIGHT)
     return jnp.asarray(linewidth, dtype=float) / (contrast * jnp.sqrt(rate))
 
@@ -215,7 +226,7 @@ def nv_photon_shot_noise(linewidth, contrast, photon_rate):
     check_real("linewidth", linewidth)
     check_real("contrast", contrast)
     check_real("photon_rate", photon_rate)
-    _check_contrast_at_most_one(contrast)
+    _check_at_most_one("contrast", contrast)
     return cw_sensitivity(jnp.asarray(linewidth, dtype=float), contrast, photon_rate, GAMMA_NV)
 
 
@@ -235,10 +246,16 @@ def filter_grid(n_taps, fs):
     freqs : numpy.ndarray, shape (n_taps // 2 + 1,)
         ``k fs / n_taps``, from 0 to fs/2.
     """
-    if not isinstance(n_taps, int | np.integer) or n_taps < 2 or n_taps % 2:
+    n_taps = check_count("n_taps", n_taps, 2, what="an even integer")
+    if n_taps % 2:
         raise ValueError(f"n_taps must be an even integer >= 2, got {n_taps!r}")
+    _check_rate(fs)
+    return np.fft.rfftfreq(n_taps, 1.0 / float(fs))
+
+
+def _check_rate(fs):
     check_real("fs", fs)
-    return np.fft.rfftfreq(int(n_taps), 1.0 / fs)
+    check_scalar("fs", fs, "sampling rate (a number, Hz)")
 
 
 def fir_from_asd(asd, fs):
@@ -262,9 +279,9 @@ def fir_from_asd(asd, fs):
         Filter taps (units of ``asd`` times sqrt(Hz)).
     """
     check_real("asd", asd, allow_zero=True)
-    check_real("fs", fs)
+    _check_rate(fs)
     a = jnp.asarray(asd, dtype=float)
-    n_taps = 2 * (a.shape[-1] - 1)
+    n_taps = 2 * (a.shape[-1] - 1) if a.ndim else 0
     if n_taps < 2:
         raise ValueError(f"asd must have at least 2 frequency samples, got shape {a.shape}")
     h = jnp.fft.irfft(a * jnp.sqrt(fs / 2.0), n=n_taps, axis=-1)
@@ -306,12 +323,16 @@ def synthesize(key, h, start, stop, block_size=8192):
         Noise samples, units of the ASD.  Identical bit for bit for any chunking of the
         same stream.
     """
-    if not isinstance(start, int | np.integer) or not isinstance(stop, int | np.integer):
-        raise TypeError(f"start and stop must be integers, got {start!r}, {stop!r}")
-    if start < 0 or stop < start:
+    check_key("key", key)
+    start = check_count("start", start, 0, what="a sample index")
+    stop = check_count("stop", stop, 0, what="a sample index")
+    if stop < start:
         raise ValueError(f"need 0 <= start <= stop, got start={start}, stop={stop}")
-    if not isinstance(block_size, int | np.integer) or block_size < 1:
-        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
+    block_size = check_count("block_size", block_size, what="a positive integer")
+    check_finite("h", h, "{name} (FIR taps) must be finite; got {bad}")
+    if np.ndim(h) not in (1, 2) or np.shape(h)[-1] < 1:
+        raise ValueError(f"h must have shape (n_channels, n_taps) or (n_taps,) with "
+                         f"n_taps >= 1, got {np.shape(h)}")
     h = jnp.asarray(h, dtype=float)
     squeeze = h.ndim == 1
     h = jnp.atleast_2d(h)

@@ -9,11 +9,14 @@ its integration points; planar and axial gradiometers have negative weights.
 from __future__ import annotations
 
 import functools
+import numbers
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from forward_models._checks import as_numeric
 
 __all__ = ["CoilDef", "coil_definitions", "coil_definition", "CoilPoints", "ACCURACIES"]
 
@@ -93,8 +96,9 @@ def coil_definition(coil_type: int, accuracy: str | int = "normal") -> CoilDef:
         For an unknown accuracy or a coil type that ``coil_def.dat`` does not define.
     """
     acc = _accuracy(accuracy)
+    coil_type = _coil_type(coil_type)
     try:
-        return coil_definitions()[(int(coil_type), acc)]
+        return coil_definitions()[(coil_type, acc)]
     except KeyError:
         known = sorted({k[0] for k in coil_definitions()})
         raise ValueError(
@@ -103,7 +107,21 @@ def coil_definition(coil_type: int, accuracy: str | int = "normal") -> CoilDef:
         ) from None
 
 
+def _coil_type(value) -> int:
+    """An MNE coil type as an int: an integer (numpy too) or a whole float (as FIF
+    files may store it); not a bool, a str or 3012.5."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(f"coil_type must be an int (an MNE coil type), got {value!r}")
+    if not float(value).is_integer():
+        raise ValueError(f"coil_type must be a whole number (an MNE coil type), got "
+                         f"{value!r}")
+    return int(value)
+
+
 def _accuracy(accuracy) -> int:
+    if isinstance(accuracy, bool | np.bool_):
+        raise ValueError(f"accuracy={accuracy!r} is not allowed; use one of "
+                         f"{list(ACCURACIES)}")
     if isinstance(accuracy, str):
         if accuracy not in ACCURACIES:
             raise ValueError(
@@ -157,9 +175,18 @@ class CoilPoints:
         return pts, nrm, w
 
 
+def _loc(loc) -> np.ndarray:
+    a = as_numeric("loc", loc).astype(float)
+    if a.ndim != 2 or a.shape[1] != 12:
+        raise ValueError(f"loc must have shape (n, 12) (MNE channel loc), got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError("loc must be finite, got a non-finite entry")
+    return a
+
+
 def loc_to_rotation(loc: np.ndarray) -> np.ndarray:
     """Rotation matrices whose columns are a channel's ex, ey, ez: shape (n, 3, 3)."""
-    return np.asarray(loc)[:, 3:12].reshape(-1, 3, 3).transpose(0, 2, 1)
+    return _loc(loc)[:, 3:12].reshape(-1, 3, 3).transpose(0, 2, 1)
 
 
 def channel_coil_points(
@@ -176,9 +203,17 @@ def channel_coil_points(
         Transform applied after placing the coil (device -> head, usually).
     accuracy : {"point", "normal", "accurate"}
     """
+    loc = _loc(loc)
     rot = loc_to_rotation(loc)
+    coil_types = np.atleast_1d(as_numeric("coil_types", coil_types))
+    if coil_types.shape != (len(loc),):
+        raise ValueError(f"coil_types must have shape ({len(loc)},) (one per channel of "
+                         f"loc), got {coil_types.shape}")
+    trans = as_numeric("trans", trans).astype(float)
+    if trans.shape != (4, 4) or not np.all(np.isfinite(trans)):
+        raise ValueError(f"trans must be a finite (4, 4) transform, got shape {trans.shape}")
     pts, nrms, ws, segs = [], [], [], []
-    for ci, (ct, r, pos) in enumerate(zip(coil_types, rot, np.asarray(loc)[:, :3], strict=True)):
+    for ci, (ct, r, pos) in enumerate(zip(coil_types.tolist(), rot, loc[:, :3], strict=True)):
         d = coil_definition(ct, accuracy)
         pts.append(d.points @ r.T + pos)
         nrms.append(d.normals @ r.T)

@@ -45,13 +45,18 @@ magnetoencephalography. NeuroImage 241:118401.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from forward_models import conductors, opm, shielding
+from forward_models._checks import as_numeric, check_flag
+
+from ._checks import check_int, check_number, check_option
+from .sensors.base import check_text as _text
+from .sensors.base import replace_figures
+from .sensors.base import set_figures as _set
 
 __all__ = [
     "Room",
@@ -71,10 +76,12 @@ __all__ = [
 ]
 
 
-def _finite(name, value, *, positive=False, allow_zero=True, shape=None):
-    """``value`` as a float array, checked finite (and non-negative / positive, and of
-    ``shape``; a leading ``...`` in ``shape`` allows any leading axes)."""
-    arr = np.asarray(value, dtype=float)
+def _finite(name, value, *, positive=False, allow_zero=True, shape=None, high=None,
+            unit=""):
+    """``value`` as a float array, checked real (TypeError for a str, None, a bool),
+    finite (and non-negative / positive, of ``shape``, and ``|value| <= high``); a
+    leading ``...`` in ``shape`` allows any leading axes."""
+    arr = as_numeric(name, value).astype(float)
     if shape is not None and not _shape_matches(arr.shape, shape):
         want = "(..., " + ", ".join(map(str, shape[1:])) + ")" if shape[:1] == (...,) else shape
         raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
@@ -83,7 +90,17 @@ def _finite(name, value, *, positive=False, allow_zero=True, shape=None):
     if positive and (np.any(arr < 0) if allow_zero else np.any(arr <= 0)):
         what = "non-negative" if allow_zero else "positive"
         raise ValueError(f"{name} must be {what}, got {value!r}")
+    if high is not None and np.any(np.abs(arr) > high):
+        raise ValueError(f"{name} must be at most {high:g} {unit} in size, got {value!r}: a "
+                         f"unit error? (SI units: {unit})")
     return arr
+
+
+def _scalar(name, value, *, low=None, high=None, low_open=False, unit=""):
+    """A real number (numpy scalars too; not a bool or str) in [low, high], as a float."""
+    return check_number(name, value, low=low, high=high, low_open=low_open, unit=unit)
+
+
 
 
 def _shape_matches(got, want):
@@ -94,7 +111,7 @@ def _shape_matches(got, want):
 
 
 def _freqs(freqs):
-    f = np.atleast_1d(np.asarray(freqs, dtype=float))
+    f = np.atleast_1d(as_numeric("freqs", freqs).astype(float))
     if f.ndim != 1 or not np.all(np.isfinite(f)) or np.any(f <= 0):
         raise ValueError(f"freqs must be a 1-D array of positive finite frequencies in Hz, "
                          f"got {freqs!r}")
@@ -141,20 +158,32 @@ class Room:
     citation: str = ""
 
     def __post_init__(self):
-        _finite("s0", self.s0)
-        if self.s0 < 1:
-            raise ValueError(f"s0 must be >= 1, got {self.s0!r}")
-        _finite("corners", self.corners, positive=True, allow_zero=False)
-        _finite("active_gain", self.active_gain, positive=True)
-        _finite("active_bandwidth", self.active_bandwidth, positive=True, allow_zero=False)
-        _finite("remnant_field", self.remnant_field, shape=(3,))
-        g = _finite("remnant_gradient", self.remnant_gradient, shape=(9,)).reshape(3, 3)
+        _text("name", self.name)
+        _text("citation", self.citation)
+        _set(self, s0=_scalar("s0", self.s0, low=1.0),
+             active_gain=_scalar("active_gain", self.active_gain, low=0.0),
+             active_bandwidth=_scalar("active_bandwidth", self.active_bandwidth, low=0.0,
+                                      low_open=True, unit="Hz"),
+             nulling_gain_error=_scalar("nulling_gain_error", self.nulling_gain_error,
+                                        low=0.0, high=0.999))
+        corners = _finite("corners", self.corners, positive=True, allow_zero=False)
+        if corners.ndim != 1:
+            raise ValueError(f"corners must be a sequence of frequencies (Hz), got "
+                             f"{self.corners!r}")
+        _finite("remnant_field", self.remnant_field, shape=(3,), high=1e-3, unit="T")
+        g = _finite("remnant_gradient", self.remnant_gradient, shape=(9,), high=1e-3,
+                    unit="T/m").reshape(3, 3)
         shielding.remnant_field(np.zeros(3), np.zeros(3), g)  # symmetric + traceless check
+        if isinstance(self.layers, str) or not isinstance(self.layers, tuple | list):
+            raise TypeError(f"layers must be a tuple of (sigma, thickness, radius, mu_r), got "
+                            f"{self.layers!r}")
         for layer in self.layers:
-            _finite("layers", layer, positive=True, allow_zero=False, shape=(4,))
-        if not 0 <= self.nulling_gain_error < 1:
-            raise ValueError(f"nulling_gain_error must be in [0, 1), got "
-                             f"{self.nulling_gain_error!r}")
+            sigma, t, radius, mu_r = _finite("layers", layer, positive=True, allow_zero=False,
+                                             shape=(4,))
+            if t >= radius or radius > 100.0 or mu_r < 1:
+                raise ValueError(
+                    f"layers must hold (sigma S/m, thickness m, radius m, mu_r) with "
+                    f"thickness < radius <= 100 m and mu_r >= 1, got {layer!r}")
 
     @property
     def gradient(self) -> np.ndarray:
@@ -164,6 +193,7 @@ class Room:
     def shielding_factor(self, freqs, active: bool = True) -> np.ndarray:
         """Axis-averaged shielding factor at ``freqs`` (Hz, > 0); dimensionless."""
         f = _freqs(freqs)
+        active = check_flag("active", active)
         s = self.s0 * np.ones_like(f)
         for fc in self.corners:
             s = s * np.abs(1 + 1j * f / fc)
@@ -179,7 +209,7 @@ class Room:
         limit); a layer's noise reaches the centre attenuated by the static shielding of
         the layers inside it; contributions add in power.
         """
-        _finite("temperature", temperature, positive=True, allow_zero=False)
+        temperature = _scalar("temperature", temperature, low=0.0, low_open=True, unit="K")
         total, inner_s, prev_r = 0.0, 1.0, None
         for sigma, t, radius, mu_r in self.layers:
             b = float(shielding.spherical_shell_thermal_noise(sigma, t, radius, temperature))
@@ -267,6 +297,8 @@ def get_room(name: str | Room) -> Room:
     """Room preset by name (or pass a :class:`Room` through)."""
     if isinstance(name, Room):
         return name
+    if not isinstance(name, str):
+        raise TypeError(f"room must be a room name or a Room, got {name!r}")
     if name not in ROOMS:
         raise ValueError(f"room must be one of {room_names()}, got {name!r}")
     return ROOMS[name]
@@ -287,15 +319,15 @@ class DipoleSource:
     exponent: float = 1.0
 
     def __post_init__(self):
-        pos = _finite("position", self.position, shape=(3,))
+        _text("name", self.name)
+        pos = _finite("position", self.position, shape=(3,), high=1e5, unit="m")
         if np.linalg.norm(pos) < 1.0:
             raise ValueError(f"position of a distant source must be >= 1 m from the head, got "
                              f"{self.position!r}")
-        d = _finite("direction", self.direction, shape=(3,))
-        if np.linalg.norm(d) == 0:
-            raise ValueError("direction must be a non-zero vector")
-        _finite("moment_asd", self.moment_asd, positive=True)
-        _finite("exponent", self.exponent)
+        _direction(self.direction)
+        _set(self, moment_asd=_scalar("moment_asd", self.moment_asd, low=0.0,
+                                      unit="A m^2/sqrt(Hz)"),
+             exponent=_exponent(self.exponent))
 
     def moment_spectrum(self, freqs) -> np.ndarray:
         """Moment ASD at ``freqs`` (Hz, > 0), A m^2/sqrt(Hz)."""
@@ -317,12 +349,19 @@ class PowerLine:
     width: float = 0.1
 
     def __post_init__(self):
-        if self.frequency not in (50.0, 60.0, 50, 60):
-            raise ValueError(f"frequency must be 50 or 60 Hz, got {self.frequency!r}")
+        f = _scalar("frequency", self.frequency, unit="Hz")
+        check_option("frequency", f, (50.0, 60.0))
+        for name in ("harmonics", "amplitudes"):
+            v = getattr(self, name)
+            if isinstance(v, str) or not isinstance(v, tuple | list):
+                raise TypeError(f"{name} must be a tuple, got {v!r}")
         if len(self.harmonics) != len(self.amplitudes):
             raise ValueError("harmonics and amplitudes must have the same length")
-        _finite("amplitudes", self.amplitudes, positive=True)
-        _finite("width", self.width, positive=True, allow_zero=False)
+        harmonics = tuple(check_int("harmonics", h, low=1, high=1000) for h in self.harmonics)
+        _finite("amplitudes", self.amplitudes, positive=True, high=1e-3, unit="T")
+        _direction(self.direction)
+        _set(self, frequency=f, harmonics=harmonics,
+             width=_scalar("width", self.width, low=0.0, low_open=True, unit="Hz"))
 
 
 @dataclass(frozen=True)
@@ -339,8 +378,23 @@ class Movement:
     lever: float = 0.1
 
     def __post_init__(self):
-        _finite("translation_asd", self.translation_asd, positive=True)
-        _finite("lever", self.lever, positive=True, allow_zero=False)
+        _set(self,
+             translation_asd=_scalar("translation_asd", self.translation_asd, low=0.0,
+                                     high=0.01, unit="m/sqrt(Hz)"),
+             exponent=_exponent(self.exponent),
+             lever=_scalar("lever", self.lever, low=0.0, low_open=True, high=1.0, unit="m"))
+
+
+def _direction(value):
+    d = _finite("direction", value, shape=(3,))
+    if np.linalg.norm(d) == 0:
+        raise ValueError("direction must be a non-zero vector")
+    return d
+
+
+def _exponent(value):
+    """Spectral exponent of a 1/f**exponent amplitude spectrum (0 to 4)."""
+    return _scalar("exponent", value, low=0.0, high=4.0)
 
 
 DEFAULT_SOURCES = (
@@ -376,10 +430,19 @@ class Environment:
 
     def __post_init__(self):
         object.__setattr__(self, "room", get_room(self.room))
+        if isinstance(self.sources, str) or not isinstance(self.sources, tuple | list):
+            raise TypeError(f"sources must be a tuple of DipoleSource objects, got "
+                            f"{self.sources!r}")
         for s in self.sources:
             if not isinstance(s, DipoleSource):
                 raise TypeError(f"sources must hold DipoleSource objects, got {s!r}")
-        _finite("temperature", self.temperature, positive=True, allow_zero=False)
+        for name, kind in (("power_line", PowerLine), ("movement", Movement)):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, kind):
+                raise TypeError(f"{name} must be a {kind.__name__} or None, got {v!r}")
+        _set(self, sources=tuple(self.sources), nulling=check_flag("nulling", self.nulling),
+             temperature=_scalar("temperature", self.temperature, low=0.0, low_open=True,
+                                 unit="K"))
 
     @classmethod
     def preset(cls, room: str, **changes) -> Environment:
@@ -387,7 +450,9 @@ class Environment:
         return cls(room=get_room(room), **changes)
 
     def replace(self, **changes) -> Environment:
-        return dataclasses.replace(self, **changes)
+        """A copy with some settings changed (validated again; an unknown setting is a
+        TypeError)."""
+        return replace_figures(self, changes, "setting")
 
     def remnant(self) -> tuple[np.ndarray, np.ndarray]:
         """Remnant field (3,) T and gradient (3, 3) T/m seen by the sensors (after
@@ -439,9 +504,19 @@ def channel_field(array, field_fn) -> np.ndarray:
     Integrates B . normal over each channel's coil points with MNE's weights
     (``array.coil_geometry()``); T for magnetometers, T/m for gradiometers.
     """
+    from .sensor_array import SensorArray
+
+    if not isinstance(array, SensorArray):
+        raise TypeError(f"array must be a qsense.SensorArray, got {type(array).__name__}")
+    if not callable(field_fn):
+        raise TypeError(f"field_fn must be a function of points (..., 3), got {field_fn!r}")
     pts, nrm, w = array.coil_geometry()
     pts, nrm, w = np.asarray(pts), np.asarray(nrm), np.asarray(w)
-    return np.sum(np.sum(field_fn(pts) * nrm, axis=-1) * w, axis=-1)
+    b = _finite("field_fn(points)", field_fn(pts))
+    if b.shape != pts.shape:
+        raise ValueError(f"field_fn(points) must return B of the points' shape {pts.shape}, "
+                         f"got {b.shape}")
+    return np.sum(np.sum(b * nrm, axis=-1) * w, axis=-1)
 
 
 # ---------------------------------------------------------------------- movement
@@ -475,6 +550,14 @@ def _movement_inputs(positions, orientations, translation, rotation, centre):
     return p, n, d, w, c
 
 
+def _remnant_inputs(b0, gradient):
+    """Checked remnant field (3,) T and gradient (3, 3) T/m (symmetric, traceless)."""
+    b0 = _finite("b0", b0, shape=(3,), high=1e-3, unit="T")
+    g = _finite("gradient", gradient, shape=(3, 3), high=1e-3, unit="T/m")
+    shielding.remnant_field(np.zeros(3), b0, g)  # symmetric + traceless check
+    return b0, g
+
+
 def movement_artefact(positions, orientations, b0, gradient, translation=(0, 0, 0),
                       rotation=(0, 0, 0), centre=(0, 0, 0)) -> np.ndarray:
     """Exact change of head-fixed sensor readings when the head moves in a static field.
@@ -504,6 +587,7 @@ def movement_artefact(positions, orientations, b0, gradient, translation=(0, 0, 
     artefact : numpy.ndarray, shape (n,), T.
     """
     p, n, d, w, c = _movement_inputs(positions, orientations, translation, rotation, centre)
+    b0, gradient = _remnant_inputs(b0, gradient)
     R = rotation_matrix(w)
     p2 = (p - c) @ R.T + c + d
     n2 = n @ R.T
@@ -521,7 +605,7 @@ def movement_artefact_linear(positions, orientations, b0, gradient, translation=
     :func:`movement_artefact`.
     """
     p, n, d, w, c = _movement_inputs(positions, orientations, translation, rotation, centre)
-    G = np.asarray(gradient, dtype=float)
+    b0, G = _remnant_inputs(b0, gradient)
     B = np.asarray(shielding.remnant_field(p, b0, G))
     dp = np.cross(w, p - c) + d
     return np.sum(np.cross(w, n) * B, axis=-1) + np.einsum("ni,ij,nj->n", n, G, dp)

@@ -14,11 +14,13 @@ The presets (:class:`NVPreset`, with their cited figures) live in
 
 from __future__ import annotations
 
-import math
+import numbers
 
 import numpy as np
 
-from ._checks import check_directions, check_distance, check_int, check_points
+from forward_models._checks import as_numeric
+
+from ._checks import check_directions, check_distance, check_int, check_number, check_points
 from .sensor_array import SensorArray
 from .sensors.nv import NV_PRESETS, NVPreset, get_nv_preset
 
@@ -34,6 +36,25 @@ def _frames(ez: np.ndarray) -> np.ndarray:
     ex /= np.linalg.norm(ex, axis=1, keepdims=True)
     ey = np.cross(ez, ex)
     return np.concatenate([ex, ey, ez], axis=1)
+
+
+def _names(names, n, default):
+    """``n`` channel names: ``names`` (a sequence of n str) or the default ones."""
+    if names is None:
+        return default
+    if isinstance(names, str) or not hasattr(names, "__len__"):
+        raise TypeError(f"names must be a sequence of {n} str, got {names!r}")
+    names = tuple(names)
+    if len(names) != n or not all(isinstance(x, str) for x in names):
+        raise ValueError(f"names must be {n} str (one per position), got {names!r}")
+    return names
+
+
+def _positions_and_axes(positions, orientations):
+    """Checked positions (n, 3), m, and unit axes (n, 3) (one (3,) axis is broadcast)."""
+    pos = check_points("positions", as_numeric("positions", positions))
+    ez = check_directions("orientations", as_numeric("orientations", orientations), len(pos))
+    return pos, ez
 
 
 def nv_sensors(positions, orientations, sensor="nv_bulk", names=None) -> SensorArray:
@@ -55,10 +76,9 @@ def nv_sensors(positions, orientations, sensor="nv_bulk", names=None) -> SensorA
     SensorArray with kind "nv", coil type 2000, noise = preset noise floor.
     """
     p = get_nv_preset(sensor)
-    pos = check_points("positions", positions)
+    pos, ez = _positions_and_axes(positions, orientations)
     n = len(pos)
-    ez = check_directions("orientations", orientations, n)
-    names = tuple(names) if names is not None else tuple(f"NV{i + 1:03d}" for i in range(n))
+    names = _names(names, n, tuple(f"NV{i + 1:03d}" for i in range(n)))
     loc = np.concatenate([pos, _frames(ez)], axis=1)
     return SensorArray(names=names, coil_types=np.full(n, p.coil_type), loc=loc, sensor=p,
                        noise=np.full(n, p.noise_floor))
@@ -122,10 +142,9 @@ def nv_gradiometers(positions, orientations, baseline=0.02, sensor="nv_bulk",
     """
     baseline = check_distance("baseline", baseline, low_open=True, high=1.0)
     p = get_nv_preset(sensor)
-    pos = check_points("positions", positions)
+    pos, ez = _positions_and_axes(positions, orientations)
     n = len(pos)
-    ez = check_directions("orientations", orientations, n)
-    base = list(names) if names is not None else [f"NVG{i + 1:03d}" for i in range(n)]
+    base = _names(names, n, tuple(f"NVG{i + 1:03d}" for i in range(n)))
     both = np.stack([pos, pos + baseline * ez], axis=1).reshape(2 * n, 3)
     fr = np.repeat(_frames(ez), 2, axis=0)
     chn = tuple(f"{b}{s}" for b in base for s in ("a", "b"))
@@ -133,6 +152,17 @@ def nv_gradiometers(positions, orientations, baseline=0.02, sensor="nv_bulk",
                        loc=np.concatenate([both, fr], axis=1),
                        sensor_index=np.repeat(np.arange(n), 2), sensor=p,
                        noise=np.full(2 * n, p.noise_floor))
+
+
+def _grid_shape(shape) -> tuple[int, int]:
+    """(ny, nx) as ints >= 1; floats (even 16.0), bools and strs are refused."""
+    if isinstance(shape, str) or not hasattr(shape, "__len__") or len(shape) != 2:
+        raise ValueError(f"shape must be (ny, nx), two positive integers, got {shape!r}")
+    for s in shape:
+        if isinstance(s, bool | np.bool_) or not isinstance(s, numbers.Integral):
+            raise ValueError(f"shape must be (ny, nx), two positive integers (ints; floats "
+                             f"such as 16.0 are refused), got {shape!r}")
+    return tuple(check_int("shape", s, low=1, high=4096) for s in shape)
 
 
 def nv_pixel_grid(center, normal, shape=(16, 16), pitch=None, standoff=None,
@@ -151,9 +181,12 @@ def nv_pixel_grid(center, normal, shape=(16, 16), pitch=None, standoff=None,
     normal : array (3,)
         Outward surface normal.
     shape : (ny, nx)
-        Number of pixels.
+        Number of pixels: two ints >= 1 (numpy integers too). Floats are refused, even
+        whole ones such as 16.0 (a pixel count that arrived as a float usually came from
+        a computation that went wrong).
     pitch : float or None
-        Pixel pitch, m (> 0; default the preset's).
+        Pixel pitch, m (> 0 and <= 0.1; default the preset's); any real number,
+        numpy scalars included.
     standoff : float or None
         Sample-to-NV-layer distance, m (>= 0; default the preset's).
     sensor : str or NVPreset
@@ -168,19 +201,16 @@ def nv_pixel_grid(center, normal, shape=(16, 16), pitch=None, standoff=None,
     """
     p = get_nv_preset(sensor)
     pitch = p.pixel_pitch if pitch is None else pitch
-    if not (isinstance(pitch, int | float) and math.isfinite(pitch) and pitch > 0):
+    pitch = check_number("pitch", pitch, unit="m")  # TypeError for a str, a bool, None
+    if not pitch > 0:
         raise ValueError(f"pitch must be a finite pixel pitch > 0 m, got {pitch!r}")
+    pitch = check_distance("pitch", pitch, high=0.1, what="a pixel pitch")
     standoff = check_distance("standoff", p.standoff if standoff is None else standoff,
                               high=0.1)
-    try:
-        ny, nx = (int(s) for s in shape)
-    except (TypeError, ValueError):
-        raise ValueError(f"shape must be (ny, nx) positive integers, got {shape!r}") from None
-    if ny < 1 or nx < 1:
-        raise ValueError(f"shape must be (ny, nx) positive integers, got {shape!r}")
-    c = check_points("center", center, n=1)[0]
-    nrm = check_directions("normal", normal, 1)[0]
-    ax = nrm if axis is None else check_directions("axis", axis, 1)[0]
+    ny, nx = _grid_shape(shape)
+    c = check_points("center", as_numeric("center", center), n=1)[0]
+    nrm = check_directions("normal", as_numeric("normal", normal), 1)[0]
+    ax = nrm if axis is None else check_directions("axis", as_numeric("axis", axis), 1)[0]
     fr = _frames(nrm[None])[0]
     ex, ey = fr[:3], fr[3:6]
     iy, ix = np.meshgrid(np.arange(ny) - (ny - 1) / 2, np.arange(nx) - (nx - 1) / 2,

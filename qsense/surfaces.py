@@ -12,7 +12,32 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
+from forward_models._checks import as_numeric
+
+from ._checks import check_int, check_number, check_option
+
 __all__ = ["Surface", "SphereSurface", "icosphere", "sphere_surface", "fit_sphere"]
+
+FRAMES = ("head", "mri", "device")
+"""Coordinate frames a surface may be given in (MNE's)."""
+
+
+def _points(name, value, *, single=False) -> np.ndarray:
+    """Finite points as a float array of shape (n, 3) (a (3,) point becomes (1, 3));
+    exactly one point with ``single`` (returned as (3,))."""
+    a = as_numeric(name, value).astype(float)
+    if single:
+        if a.shape != (3,):
+            raise ValueError(f"{name} must have shape (3,), got {a.shape}")
+    elif a.ndim not in (1, 2) or a.shape[-1] != 3:
+        raise ValueError(f"{name} must have shape (n, 3) or (3,), got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite, got a non-finite coordinate")
+    return a if single else np.atleast_2d(a)
+
+
+def _radius(name, value) -> float:
+    return check_number(name, value, low=0.0, low_open=True, unit="m")
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,16 +59,32 @@ class Surface:
     frame: str = "head"
 
     def __post_init__(self):
-        rr = np.asarray(self.rr, dtype=float)
-        tris = np.asarray(self.tris, dtype=int)
+        rr = as_numeric("rr", self.rr).astype(float)
+        tris = as_numeric("tris", self.tris, "iu")
         if rr.ndim != 2 or rr.shape[1] != 3 or tris.ndim != 2 or tris.shape[1] != 3:
-            raise ValueError("rr must be (n, 3) and tris (m, 3)")
+            raise ValueError(f"rr must be (n, 3) and tris (m, 3), got shapes {rr.shape} and "
+                             f"{tris.shape}")
+        if not np.all(np.isfinite(rr)):
+            raise ValueError("rr must be finite, got a non-finite vertex coordinate")
+        if len(tris) == 0 or tris.min() < 0 or tris.max() >= len(rr):
+            raise ValueError(f"tris must index the {len(rr)} vertices of rr (0..{len(rr) - 1}) "
+                             f"and hold at least one triangle, got {tris.size} indices")
+        if not isinstance(self.frame, str):
+            raise TypeError(f"frame must be a str, got {self.frame!r}")
+        check_option("frame", self.frame, FRAMES)
         object.__setattr__(self, "rr", rr)
-        object.__setattr__(self, "tris", tris)
+        object.__setattr__(self, "tris", tris.astype(int))
 
     def transformed(self, trans: np.ndarray, frame: str) -> Surface:
         """The surface moved by a rigid 4x4 transform into ``frame``."""
-        return Surface(self.rr @ trans[:3, :3].T + trans[:3, 3], self.tris, frame)
+        t = as_numeric("trans", trans).astype(float)
+        if t.shape != (4, 4) or not np.all(np.isfinite(t)):
+            raise ValueError(f"trans must be a finite (4, 4) transform, got shape {t.shape}")
+        if not np.allclose(t[:3, :3] @ t[:3, :3].T, np.eye(3), atol=1e-6) or \
+                not np.allclose(t[3], [0, 0, 0, 1]):
+            raise ValueError("trans must be a rigid transform (orthonormal rotation, last "
+                             "row 0, 0, 0, 1)")
+        return Surface(self.rr @ t[:3, :3].T + t[:3, 3], self.tris, frame)
 
     @functools.cached_property
     def triangle_normals(self) -> np.ndarray:
@@ -87,7 +128,8 @@ class Surface:
         """Unsigned distance to the surface, m: exact distance to the triangles around
         the ``k`` nearest vertices (on a smooth head mesh the closest triangle is
         among them)."""
-        p = np.atleast_2d(np.asarray(points, dtype=float))
+        p = _points("points", points)
+        k = check_int("k", k, low=1)
         _, near = self._tree.query(p, k=min(k, len(self.rr)))
         cand = self._vertex_triangles[near.reshape(len(p), -1)].reshape(len(p), -1)
         best = np.full(len(p), np.inf)
@@ -117,7 +159,7 @@ class Surface:
         point's grid cell; where the two parities disagree (a ray grazing an edge or a
         vertex) the winding number decides (:meth:`contains_exact`).
         """
-        p = np.atleast_2d(np.asarray(points, dtype=float))
+        p = _points("points", points)
         odd_z = self._ray_parity(p, 2)
         odd_x = self._ray_parity(p, 0)
         out = odd_z.copy()
@@ -186,7 +228,7 @@ class Surface:
 
     def contains_exact(self, points) -> np.ndarray:
         """Whether points lie inside, by the winding number (exact, slower)."""
-        p = np.atleast_2d(np.asarray(points, dtype=float))
+        p = _points("points", points)
         a, b, c = (self.rr[self.tris[:, k]] for k in range(3))
         out = np.zeros(len(p), dtype=bool)
         for start in range(0, len(p), 256):
@@ -195,9 +237,8 @@ class Surface:
 
     def ray_cast(self, origin, directions) -> np.ndarray:
         """Farthest intersection of rays from ``origin`` with the surface, m (n, 3)."""
-        d = np.atleast_2d(np.asarray(directions, dtype=float))
-        d = d / np.linalg.norm(d, axis=1, keepdims=True)
-        o = np.asarray(origin, dtype=float)
+        d = _directions(directions)
+        o = _points("origin", origin, single=True)
         a, b, c = (self.rr[self.tris[:, k]] for k in range(3))
         e1, e2 = b - a, c - a
         out = np.full((len(d), 3), np.nan)
@@ -221,9 +262,14 @@ class Surface:
 
     def normals_at(self, points, radius: float = 0.012) -> np.ndarray:
         """Smoothed outward normals at points on the surface: the mean of the vertex
-        normals within ``radius`` (m), normalised; shape (n, 3)."""
-        idx = self._tree.query_ball_point(np.atleast_2d(points), r=radius)
-        out = np.array([self.vertex_normals[i].mean(axis=0) for i in idx])
+        normals within ``radius`` (m), normalised; shape (n, 3). A point with no vertex
+        that near gets the normal of its nearest vertex."""
+        p = _points("points", points)
+        radius = _radius("radius", radius)
+        idx = self._tree.query_ball_point(p, r=radius)
+        _, nearest = self._tree.query(p)
+        out = np.array([self.vertex_normals[i if len(i) else [j]].mean(axis=0)
+                        for i, j in zip(idx, nearest, strict=True)])
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
@@ -245,8 +291,13 @@ class SphereSurface(Surface):
     center: np.ndarray = None
     radius: float = None
 
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "center", _points("center", self.center, single=True))
+        object.__setattr__(self, "radius", _radius("radius", self.radius))
+
     def signed_distance(self, points) -> np.ndarray:
-        p = np.atleast_2d(np.asarray(points, dtype=float))
+        p = _points("points", points)
         return np.linalg.norm(p - self.center, axis=1) - self.radius
 
     def distance(self, points, k: int = 6) -> np.ndarray:
@@ -257,9 +308,8 @@ class SphereSurface(Surface):
 
     def ray_cast(self, origin, directions) -> np.ndarray:
         """Farthest intersection of rays from ``origin`` (inside) with the sphere."""
-        d = np.atleast_2d(np.asarray(directions, dtype=float))
-        d = d / np.linalg.norm(d, axis=1, keepdims=True)
-        oc = np.asarray(origin, dtype=float) - self.center
+        d = _directions(directions)
+        oc = _points("origin", origin, single=True) - self.center
         if np.linalg.norm(oc) >= self.radius:
             raise ValueError("some rays from origin miss the surface: is origin inside it?")
         if not np.any(oc):
@@ -269,14 +319,27 @@ class SphereSurface(Surface):
         return self.center + oc + t[:, None] * d
 
     def normals_at(self, points, radius: float = 0.012) -> np.ndarray:
-        p = np.atleast_2d(np.asarray(points, dtype=float)) - self.center
-        return p / np.linalg.norm(p, axis=1, keepdims=True)
+        _radius("radius", radius)
+        return _unit_rows(_points("points", points) - self.center,
+                          "points must not be the sphere's centre (no normal there)")
+
+
+def _unit_rows(v, message) -> np.ndarray:
+    """Rows of ``v`` (n, 3) normalised; ValueError(message) for a zero row."""
+    n = np.linalg.norm(v, axis=1, keepdims=True)
+    if np.any(n == 0):
+        raise ValueError(message)
+    return v / n
+
+
+def _directions(value) -> np.ndarray:
+    return _unit_rows(_points("directions", value), "directions must be non-zero vectors")
 
 
 def sphere_surface(radius: float, center=(0.0, 0.0, 0.0), order: int = 4) -> SphereSurface:
     """A :class:`SphereSurface` of ``radius`` about ``center`` (head frame, m), meshed
     as an icosphere of subdivision ``order``."""
-    mesh = icosphere(order, radius, center)
+    mesh = icosphere(order, radius, center)  # checks the arguments
     return SphereSurface(mesh.rr, mesh.tris, "head", center=np.asarray(center, float),
                          radius=float(radius))
 
@@ -335,7 +398,13 @@ def _closest_point_on_triangles(p, a, b, c):
 
 
 def icosphere(order: int = 3, radius: float = 1.0, center=(0.0, 0.0, 0.0)) -> Surface:
-    """A subdivided icosahedron of ``radius`` about ``center`` (head frame)."""
+    """A subdivided icosahedron of ``radius`` about ``center`` (head frame).
+
+    ``order`` is an int from 0 to 7 (10 * 4**order + 2 vertices), ``radius`` > 0 m.
+    """
+    order = check_int("order", order, low=0, high=7)
+    radius = _radius("radius", radius)
+    center = _points("center", center, single=True)
     t = (1 + 5**0.5) / 2
     v = [(-1, t, 0), (1, t, 0), (-1, -t, 0), (1, -t, 0), (0, -1, t), (0, 1, t),
          (0, -1, -t), (0, 1, -t), (t, 0, -1), (t, 0, 1), (-t, 0, -1), (-t, 0, 1)]
@@ -368,9 +437,20 @@ def fit_sphere(points) -> tuple[np.ndarray, float]:
     """Least-squares sphere through points: (centre (3,), radius), m.
 
     Solves the linear problem ``|p|**2 = 2 p.c + (R**2 - |c|**2)``.
+
+    Raises
+    ------
+    ValueError
+        For fewer than 4 points, non-finite ones, or points that determine no sphere
+        (all in one plane).
     """
-    p = np.asarray(points, dtype=float)
+    p = _points("points", points)
+    if len(p) < 4:
+        raise ValueError(f"points must hold at least 4 points to fit a sphere, got {len(p)}")
     A = np.column_stack([2 * p, np.ones(len(p))])
-    sol, *_ = np.linalg.lstsq(A, np.sum(p * p, axis=1), rcond=None)
+    sol, _, rank, _ = np.linalg.lstsq(A, np.sum(p * p, axis=1), rcond=None)
     c = sol[:3]
-    return c, float(np.sqrt(sol[3] + c @ c))
+    r2 = sol[3] + c @ c
+    if rank < 4 or not r2 > 0:
+        raise ValueError("points determine no sphere (they lie in one plane or on a line)")
+    return c, float(np.sqrt(r2))

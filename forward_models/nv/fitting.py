@@ -11,12 +11,17 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from forward_models._checks import check_broadcast, check_count, check_flag, shaped
 from forward_models.constants import D_ZFS, GAMMA_NV
 from forward_models.nv.hamiltonian import (
     _check_field,
     _check_finite,
+    _check_gamma,
     _check_range,
+    _check_rotation,
+    _hyperfine_shifts,
     hyperfine_lines,
     resonance_frequencies,
 )
@@ -61,6 +66,26 @@ def _levenberg_marquardt(resid, p0, n_iter):
     r0, J0 = evaluate(p0)
     (p, _, r, J), _ = jax.lax.scan(body, (p0, jnp.asarray(1e-3), r0, J0), None, length=n_iter)
     return p, J, jnp.sum(r**2)
+
+
+def _check_fit(sigma, data, B0, batch, D0, E, gamma, rotation, n_iter, what):
+    """The checks every vector fit shares: sigma > 0 broadcasting to the data, the
+    starting field broadcasting to the batch, the fixed model settings."""
+    _check_range("sigma", sigma, lo=0.0, lo_open=True, what=what)
+    if check_broadcast(("data", "sigma"), data, sigma) != np.shape(data):
+        raise ValueError(f"sigma must broadcast to the data's shape {np.shape(data)}, got "
+                         f"{np.shape(sigma)}")
+    _check_field(B0, "B0")
+    if check_broadcast(("batch", "B0"), shaped(batch + (3,)), B0) != batch + (3,):
+        raise ValueError(f"B0 must have shape (3,) or {batch + (3,)}, got {np.shape(B0)}")
+    _check_range("D0", D0, lo=0.0, lo_open=True, what=" Hz")
+    _check_finite("E", E)
+    _check_gamma(gamma)
+    if np.ndim(D0) or np.ndim(E) or np.ndim(gamma):
+        raise ValueError("D0, E and gamma must be numbers (one value for the fit), got "
+                         f"shapes {np.shape(D0)}, {np.shape(E)}, {np.shape(gamma)}")
+    _check_rotation(rotation)
+    return check_count("n_iter", n_iter, what="a number of iterations")
 
 
 def _covariance(J):
@@ -121,8 +146,12 @@ def reconstruct_vector(resonances, sigma, B0, D0=D_ZFS, E=0.0, fit_D=True, gamma
     VectorFit
     """
     _check_finite("resonances", resonances)
-    _check_range("sigma", sigma, lo=0.0, lo_open=True, what=" Hz")
-    _check_field(B0)
+    if np.shape(resonances)[-2:] != (4, 2):
+        raise ValueError(f"resonances must have shape (..., 4, 2) (4 orientations x 2 "
+                         f"transitions, Hz), got {np.shape(resonances)}")
+    n_iter = _check_fit(sigma, resonances, B0, np.shape(resonances)[:-2], D0, E, gamma,
+                        rotation, n_iter, " Hz")
+    fit_D = check_flag("fit_D", fit_D)
     resonances = jnp.asarray(resonances, float)
     batch = resonances.shape[:-2]
     B0 = jnp.broadcast_to(jnp.asarray(B0, float), batch + (3,))
@@ -182,11 +211,18 @@ def fit_odmr_vector(freqs, signal, sigma, B0, D0=D_ZFS, contrast0=0.01, linewidt
     -------
     VectorFit with ``extra`` = (contrast, linewidth in Hz, baseline).
     """
+    _check_finite("freqs", freqs)
+    if np.ndim(freqs) != 1:
+        raise ValueError(f"freqs must have shape (F,), got {np.shape(freqs)}")
     _check_finite("signal", signal)
-    _check_range("sigma", sigma, lo=0.0, lo_open=True)
-    _check_field(B0)
+    if np.ndim(signal) < 1 or np.shape(signal)[-1] != np.shape(freqs)[0]:
+        raise ValueError(f"signal must have shape (..., F) with F = {np.shape(freqs)[0]} "
+                         f"frequencies, got {np.shape(signal)}")
+    n_iter = _check_fit(sigma, signal, B0, np.shape(signal)[:-1], D0, E, gamma, rotation,
+                        n_iter, "")
     _check_range("contrast0", contrast0, lo=0.0, hi=1.0, lo_open=True)
     _check_range("linewidth0", linewidth0, lo=0.0, lo_open=True, what=" Hz")
+    _hyperfine_shifts(isotope)
     freqs = jnp.asarray(freqs, float)
     signal = jnp.asarray(signal, float)
     batch = signal.shape[:-1]

@@ -45,6 +45,7 @@ import numpy as np
 from forward_models._checks import (
     check_dtype,
     check_finite,
+    check_option,
     check_range,
     check_vector3,
     is_concrete,
@@ -110,8 +111,9 @@ _FINITE = "{name} must be finite; got a non-finite value ({bad})"
 
 
 def _check_numeric(name: str, x):
-    # "iufcm" are the kinds of np.number (integers, timedelta64, floats, complex)
-    check_dtype(name, x, "iufcm", "{name} must be numeric, got dtype {dtype}")
+    # "iuf": integers and floats (not bool, complex or timedelta64)
+    check_dtype(name, x, "iuf", "{name} must be a real number or array, got {value!r} "
+                "(dtype {dtype})")
 
 
 def _check_finite(name: str, x):
@@ -124,15 +126,28 @@ def _check_range(name: str, x, lo=None, hi=None, lo_open=False, what=""):
     check_range(name, x, lo, hi, lo_open=lo_open, unit=what, finite=_FINITE)
 
 
-def _check_field(B):
-    _check_numeric("B", B)
-    check_vector3("B", B, "B must have shape (..., 3) in tesla; got shape {shape}",
+def _check_field(B, name="B"):
+    _check_numeric(name, B)
+    check_vector3(name, B, "{name} must have shape (..., 3) in tesla; got shape {shape}",
                   finite=_FINITE)
+
+
+def _check_gamma(gamma):
+    _check_range("gamma", gamma, lo=0.0, lo_open=True, what=" Hz/T")
+
+
+def _check_splittings(D, E, gamma):
+    """The Hamiltonian's constants: D and E finite (D > 0 is checked after the
+    temperature shift), gamma finite and > 0."""
+    _check_finite("D", D)
+    _check_finite("E", E)
+    _check_gamma(gamma)
 
 
 def _check_rotation(rotation):
     if rotation is None or not is_concrete(rotation):
         return
+    _check_finite("rotation", rotation)
     R = np.asarray(rotation, dtype=float)
     if R.shape != (3, 3):
         raise ValueError(f"rotation must be a (3, 3) rotation matrix; got shape {R.shape}")
@@ -160,9 +175,12 @@ def zero_field_splitting(D=D_ZFS, temperature=None, dDdT=DD_DT, t_ref=T_REF):
     -------
     D(T) in Hz, broadcast shape of the inputs.
     """
+    _check_finite("D", D)
     if temperature is None:
         return jnp.asarray(D, dtype=float)
     _check_range("temperature", temperature, lo=0.0, lo_open=True, what=" K")
+    _check_finite("dDdT", dDdT)
+    _check_range("t_ref", t_ref, lo=0.0, lo_open=True, what=" K")
     return jnp.asarray(D, dtype=float) + dDdT * (jnp.asarray(temperature, float) - t_ref)
 
 
@@ -210,6 +228,7 @@ def nv_hamiltonian(B, D=D_ZFS, E=0.0, temperature=None, gamma=GAMMA_NV, rotation
     """
     _check_field(B)
     _check_rotation(rotation)
+    _check_splittings(D, E, gamma)
     Dt = zero_field_splitting(D, temperature)
     bz, bx, by = _nv_frame_components(B, gamma, rotation)
     E = jnp.broadcast_to(jnp.asarray(E, dtype=float), bz.shape).astype(complex)
@@ -349,10 +368,12 @@ def _check_d(Dt):
         raise ValueError(f"D (at the given temperature) must be > 0 Hz; got {v}")
 
 
-def _checked_inputs(B, D, temperature, rotation):
-    """Validated field, temperature-shifted D and rotation matrix for the jitted cores."""
+def _checked_inputs(B, D, temperature, rotation, E=0.0, gamma=GAMMA_NV):
+    """Validated field, temperature-shifted D and rotation matrix for the jitted cores
+    (E and gamma are checked too)."""
     _check_field(B)
     _check_rotation(rotation)
+    _check_splittings(D, E, gamma)
     Dt = zero_field_splitting(D, temperature)
     _check_d(Dt)
     R = jnp.eye(3) if rotation is None else jnp.asarray(rotation, float)
@@ -369,7 +390,7 @@ def energy_levels(B, D=D_ZFS, E=0.0, temperature=None, gamma=GAMMA_NV, rotation=
     -------
     array (..., 4, 3) in Hz.
     """
-    B, Dt, R = _checked_inputs(B, D, temperature, rotation)
+    B, Dt, R = _checked_inputs(B, D, temperature, rotation, E, gamma)
     return _levels_jit(B, Dt, jnp.asarray(E, float), gamma, R)
 
 
@@ -408,7 +429,7 @@ def resonance_frequencies(B, D=D_ZFS, E=0.0, temperature=None, gamma=GAMMA_NV, r
     -------
     array (..., 4, 2) in Hz, ascending along the last axis.
     """
-    B, Dt, R = _checked_inputs(B, D, temperature, rotation)
+    B, Dt, R = _checked_inputs(B, D, temperature, rotation, E, gamma)
     return _resonances_jit(B, Dt, jnp.asarray(E, float), gamma, R)
 
 
@@ -439,6 +460,7 @@ def hyperfine_lines(resonances, isotope="14N"):
         Relative amplitude of each line (equal nuclear populations at room temperature),
         summing to 1.
     """
+    _check_finite("resonances", resonances)
     if isotope is None:
         return jnp.asarray(resonances)[..., None], jnp.ones(1)
     shifts, w = _hyperfine_shifts(isotope)
@@ -450,9 +472,8 @@ def _hyperfine_shifts(isotope):
     one unshifted line for ``isotope=None``."""
     if isotope is None:
         return np.zeros(1), np.ones(1)
-    if isotope not in HYPERFINE:
-        raise ValueError(
-            f"isotope must be one of {sorted(HYPERFINE)} or None; got {isotope!r}")
+    check_option("isotope", isotope, HYPERFINE,
+                 f"isotope must be one of {sorted(HYPERFINE)} or None; got {{value!r}}")
     spin, a_par = HYPERFINE[isotope]
     m_i = np.arange(-spin, spin + 0.5, 1.0)
     return abs(a_par) * m_i, np.full(m_i.shape, 1.0 / m_i.size)

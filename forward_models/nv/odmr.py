@@ -13,10 +13,13 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from forward_models._checks import check_broadcast, check_count, check_key, check_scalar
 from forward_models.constants import D_ZFS, GAMMA_NV
 from forward_models.nv.hamiltonian import (
     _check_finite,
+    _check_gamma,
     _check_range,
     _checked_inputs,
     _hyperfine_shifts,
@@ -77,8 +80,18 @@ def _check_line(contrast, linewidth):
     _check_range("linewidth", linewidth, lo=0.0, lo_open=True, what=" Hz")
 
 
+def _check_freqs(freqs):
+    _check_finite("freqs", freqs)
+    if np.ndim(freqs) > 1:
+        raise ValueError(f"freqs must have shape (F,) (microwave frequencies, Hz), got "
+                         f"{np.shape(freqs)}")
+
+
 def lorentzian(f, f0, linewidth):
     """Unit-height Lorentzian of full width at half maximum ``linewidth`` (Hz)."""
+    _check_finite("f", f)
+    _check_finite("f0", f0)
+    _check_range("linewidth", linewidth, lo=0.0, lo_open=True, what=" Hz")
     x = 2.0 * (f - f0) / linewidth
     return 1.0 / (1.0 + x * x)
 
@@ -140,7 +153,16 @@ def odmr_from_lines(freqs, lines, contrast, linewidth, weights=None):
     array (..., F), dimensionless (1 off resonance).
     """
     _check_line(contrast, linewidth)
-    _check_finite("freqs", freqs)
+    _check_freqs(freqs)
+    _check_finite("lines", lines)
+    if np.ndim(lines) == 0:
+        raise ValueError("lines must have shape (..., L) (line centres, Hz), got a scalar")
+    if weights is not None:
+        _check_range("weights", weights, lo=0.0)
+    for name, x in (("contrast", contrast), ("linewidth", linewidth), ("weights", weights)):
+        if x is not None and check_broadcast(("lines", name), lines, x) != np.shape(lines):
+            raise ValueError(f"{name} must broadcast to the shape of lines "
+                             f"{np.shape(lines)}, got {np.shape(x)}")
     freqs = jnp.asarray(freqs, dtype=float)
     lines = jnp.asarray(lines, dtype=float)
     amp = jnp.broadcast_to(jnp.asarray(contrast, dtype=float), lines.shape)
@@ -189,8 +211,8 @@ def odmr_spectrum(freqs, B, contrast=0.01, linewidth=1e6, D=D_ZFS, E=0.0, temper
     if saturation is not None:
         linewidth, contrast = power_broadening(linewidth, contrast, saturation)
     _check_line(contrast, linewidth)
-    _check_finite("freqs", freqs)
-    B, Dt, R = _checked_inputs(B, D, temperature, rotation)
+    _check_freqs(freqs)
+    B, Dt, R = _checked_inputs(B, D, temperature, rotation, E, gamma)
     shifts, w = _hyperfine_shifts(isotope)
     return _odmr_spectrum_jit(jnp.asarray(freqs, float), B, Dt,
                               jnp.asarray(E, float), gamma, R, jnp.asarray(contrast, float),
@@ -230,7 +252,9 @@ def simulate_noisy_spectrum(key, spectrum, photons_per_point):
     -------
     (noisy spectrum (..., F), sigma (..., F)).
     """
+    check_key("key", key)
     _check_range("photons_per_point", photons_per_point, lo=0.0, lo_open=True)
+    _check_range("spectrum", spectrum, lo=0.0)
     spectrum = jnp.asarray(spectrum, dtype=float)
     sigma = jnp.sqrt(spectrum / photons_per_point)
     return spectrum + sigma * jax.random.normal(key, spectrum.shape), sigma
@@ -274,6 +298,10 @@ def slope_readout(delta_b, contrast, linewidth, photon_rate=None, gamma=GAMMA_NV
     Fractional fluorescence change (or photons/s), same shape as ``delta_b``.
     """
     _check_finite("delta_b", delta_b)
+    _check_gamma(gamma)
+    _check_range("projection", projection, lo=-1.0, hi=1.0)
+    if photon_rate is not None:
+        _check_range("photon_rate", photon_rate, lo=0.0, lo_open=True, what=" 1/s")
     ds = max_slope(contrast, linewidth) * gamma * projection * jnp.asarray(delta_b, float)
     return ds if photon_rate is None else ds * photon_rate
 
@@ -305,6 +333,9 @@ def lockin_signal(f_mw, f_res, contrast, linewidth, mod_depth, n_phase=64):
     """
     _check_line(contrast, linewidth)
     _check_range("mod_depth", mod_depth, lo=0.0, lo_open=True, what=" Hz")
+    _check_finite("f_mw", f_mw)
+    _check_finite("f_res", f_res)
+    n_phase = check_count("n_phase", n_phase, 2, what="a number of phases")
     theta = 2.0 * math.pi * (jnp.arange(n_phase) + 0.5) / n_phase
     det = (jnp.asarray(f_mw, float) - jnp.asarray(f_res, float))[..., None]
     s = 1.0 - contrast * lorentzian(det + mod_depth * jnp.cos(theta), 0.0, linewidth)
@@ -353,6 +384,10 @@ def track_resonance(f_res_t, f_start, contrast, linewidth, mod_depth, gain=0.5, 
     TrackingResult(frequency (T,), error (T,)).
     """
     _check_finite("f_res_t", f_res_t)
+    if np.ndim(f_res_t) != 1:
+        raise ValueError(f"f_res_t must have shape (T,), got {np.shape(f_res_t)}")
+    _check_finite("f_start", f_start)
+    check_scalar("f_start", f_start, "frequency (Hz)")
     _check_range("gain", gain, lo=0.0, lo_open=True, hi=2.0)
     k = lockin_slope(contrast, linewidth, mod_depth, n_phase)
 

@@ -11,8 +11,9 @@ import math
 
 import jax.numpy as jnp
 
+from forward_models._checks import check_option
 from forward_models.constants import GAMMA_NV
-from forward_models.nv.hamiltonian import _check_range
+from forward_models.nv.hamiltonian import _check_gamma, _check_range
 
 __all__ = [
     "LORENTZIAN_PREFACTOR",
@@ -60,6 +61,7 @@ def cw_sensitivity(linewidth, contrast, photon_rate, gamma=GAMMA_NV):
     _check_range("linewidth", linewidth, lo=0.0, lo_open=True, what=" Hz")
     _check_range("contrast", contrast, lo=0.0, hi=1.0, lo_open=True)
     _check_range("photon_rate", photon_rate, lo=0.0, lo_open=True, what=" 1/s")
+    _check_gamma(gamma)
     return LORENTZIAN_PREFACTOR * linewidth / (gamma * contrast * jnp.sqrt(photon_rate))
 
 
@@ -83,6 +85,7 @@ def photon_rate_from_volume(nv_density, volume, rate_per_nv):
 
 def volume_normalized_sensitivity(eta, volume):
     """Volume-normalised sensitivity eta sqrt(V), T m^1.5 / sqrt(Hz) (Barry et al. 2020)."""
+    _check_range("eta", eta, lo=0.0, lo_open=True, what=" T/sqrt(Hz)")
     _check_range("volume", volume, lo=0.0, lo_open=True, what=" m^3")
     return eta * jnp.sqrt(volume)
 
@@ -133,8 +136,9 @@ def ramsey_sensitivity(t2star, tau, n_spins, contrast, photons_per_spin, t_overh
         _check_range(name, v, lo=0.0, lo_open=True)
     _check_range("contrast", contrast, lo=0.0, hi=1.0, lo_open=True)
     _check_range("t_overhead", t_overhead, lo=0.0, what=" s")
-    if delta_ms not in (1, 2):
-        raise ValueError(f"delta_ms must be 1 or 2; got {delta_ms!r}")
+    _check_range("stretch", stretch, lo=0.0, lo_open=True)
+    _check_gamma(gamma)
+    check_option("delta_ms", delta_ms, (1, 2), "delta_ms must be 1 or 2; got {value!r}")
     tau = jnp.asarray(tau, float)
     sigma_r = jnp.sqrt(1.0 + 1.0 / (contrast**2 * photons_per_spin))
     return (jnp.exp((tau / t2star) ** stretch) / (2.0 * math.pi * gamma * delta_ms)

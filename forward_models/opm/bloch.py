@@ -20,7 +20,15 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from forward_models._checks import (
+    check_broadcast,
+    check_count,
+    check_scalar,
+    check_vector3,
+    shaped,
+)
 from forward_models.constants import GAMMA_E
 from forward_models.opm.serf import (
     _check_finite,
@@ -81,6 +89,11 @@ def bloch_step(P, B, linewidth, p0, h):
     Exact exponential step for frozen B and q; q is taken at the polarisation of a
     predictor half-step, which makes the scheme second order in h.
     """
+    for name, x in (("P", P), ("B", B)):
+        check_vector3(name, x)
+    _check_positive("linewidth", linewidth)
+    _check_p0(p0)
+    _check_positive("h", h)
     lw = jnp.asarray(linewidth)[..., None]
     gam = GAMMA_E * lw
     p0 = jnp.asarray(p0)[..., None]
@@ -115,22 +128,37 @@ def bloch_evolve(B, dt, linewidth, p0, n_substeps=4, P_init=None):
     P : jax.Array, shape (..., T, 3)
         Polarisation (absolute, not divided by P0) at the sample times.
     """
-    B = jnp.asarray(B, dtype=float)
     _check_finite("B", B)
-    _check_positive("dt", dt)
+    B = jnp.asarray(B, dtype=float)
+    _check_step(dt)
     _check_positive("linewidth", linewidth)
     _check_p0(p0)
     if B.ndim < 2 or B.shape[-1] != 3:
         raise ValueError(f"B must have shape (..., T, 3), got {B.shape}")
-    if int(n_substeps) < 1:
-        raise ValueError(f"n_substeps must be an integer >= 1, got {n_substeps!r}")
+    n_substeps = check_count("n_substeps", n_substeps)
     batch = B.shape[:-2]
+    _check_per_sensor(batch, linewidth=linewidth, p0=p0)
+    if P_init is not None:
+        check_vector3("P_init", P_init)
+        _check_per_sensor(batch + (3,), P_init=P_init)
     lw = jnp.broadcast_to(jnp.asarray(linewidth, dtype=float), batch)
     pz = jnp.broadcast_to(jnp.asarray(p0, dtype=float), batch)
     if P_init is None:
         P_init = pz[..., None] * serf_steady_state(B[..., 0, :], lw)
     P_init = jnp.broadcast_to(jnp.asarray(P_init, dtype=float), batch + (3,))
-    return _bloch_evolve_jit(B, float(dt), lw, pz, int(n_substeps), P_init)
+    return _bloch_evolve_jit(B, float(dt), lw, pz, n_substeps, P_init)
+
+
+def _check_step(dt):
+    _check_positive("dt", dt)
+    check_scalar("dt", dt, "sample interval (a number, s)")
+
+
+def _check_per_sensor(shape, **arrays):
+    """Each array broadcasts to ``shape`` (one value per sensor, or one for all)."""
+    for name, x in arrays.items():
+        if check_broadcast(("B's sensor axes", name), shaped(shape), x) != shape:
+            raise ValueError(f"{name} must broadcast to shape {shape}, got {np.shape(x)}")
 
 
 @partial(jax.jit, static_argnums=(1, 4))

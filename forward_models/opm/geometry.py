@@ -9,6 +9,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from forward_models._checks import check_count, check_scalar, check_vector3
 from forward_models.conductors import magnetic_dipole_field
 from forward_models.constants import MU0
 from forward_models.opm.bloch import _rotate
@@ -37,9 +38,9 @@ def cell_integration_points(cell_size, order=2):
         Weights summing to 1 (uniform atomic density and light intensity assumed).
     """
     _check_positive("cell_size", cell_size)
-    if int(order) != order or not 1 <= int(order) <= 5:
-        raise ValueError(f"order must be an integer in 1..5, got {order!r}")
-    x, wx = np.polynomial.legendre.leggauss(int(order))
+    check_scalar("cell_size", cell_size, "edge length (m)")
+    order = check_count("order", order, 1, 5)
+    x, wx = np.polynomial.legendre.leggauss(order)
     x = 0.5 * float(cell_size) * x
     wx = 0.5 * wx
     g = np.stack(np.meshgrid(x, x, x, indexing="ij"), -1).reshape(-1, 3)
@@ -70,20 +71,23 @@ def coil_crosstalk_matrix(positions, rotations, coil_radius):
         Field at cell i along its pump axis a per unit coil field of sensor j along its
         pump axis b. Zero on the diagonal blocks. Falls as 1 / distance**3.
     """
+    check_vector3("positions", positions)
+    check_vector3("rotations", rotations)
     pos = jnp.asarray(positions, dtype=float)
     R = jnp.asarray(rotations, dtype=float)
-    N = pos.shape[0]
+    N = pos.shape[0] if pos.ndim else 0
     if pos.shape != (N, 3) or R.shape != (N, 3, 3):
-        raise ValueError(f"positions (N,3) and rotations (N,3,3) expected, got {pos.shape}, "
-                         f"{R.shape}")
+        raise ValueError(f"positions must have shape (N, 3) and rotations (N, 3, 3), got "
+                         f"{pos.shape} and {R.shape}")
     _check_positive("coil_radius", coil_radius)
+    check_scalar("coil_radius", coil_radius, "radius (m)")
     moment_per_t = 2 * jnp.pi * float(coil_radius) ** 3 / MU0
     # unit coil field along j's axis b -> moment in common frame = R[j, b] * moment_per_t
     mom = R * moment_per_t  # (N_j, 3_b, 3)
     diff = pos[:, None, :] - pos[None, :, :]  # (i, j, 3)
     eye = jnp.eye(N, dtype=bool)
     safe = jnp.where(eye[..., None], 1.0, diff)
-    field = magnetic_dipole_field(safe[:, :, None, :], 0.0, mom[None])  # (i, j, b, 3)
+    field = magnetic_dipole_field(safe[:, :, None, :], jnp.zeros(3), mom[None])  # (i,j,b,3)
     field = jnp.where(eye[:, :, None, None], 0.0, field)
     X = jnp.einsum("iac,ijbc->iajb", R, field)
     return X
@@ -94,6 +98,7 @@ def rotation_from_rotvec(rotvec):
 
     Rodrigues' formula; used to apply small orientation errors.
     """
+    check_vector3("rotvec", rotvec, "{name} must have shape (..., 3) (rad); got shape {shape}")
     rv = jnp.asarray(rotvec, dtype=float)
     eye = jnp.broadcast_to(jnp.eye(3), rv.shape[:-1] + (3, 3))
     cols = [_rotate(eye[..., :, k], rv) for k in range(3)]

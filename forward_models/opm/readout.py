@@ -22,9 +22,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from forward_models._checks import is_concrete
+from forward_models._checks import (
+    check_count,
+    check_flag,
+    check_option,
+    check_range,
+    check_scalar,
+    is_concrete,
+)
 from forward_models.constants import GAMMA_E
-from forward_models.opm.bloch import bloch_step
+from forward_models.opm.bloch import _check_per_sensor, _check_step, bloch_step
 from forward_models.opm.serf import (
     _check_finite,
     _check_p0,
@@ -42,8 +49,14 @@ bias field along pump x."""
 
 
 def _check_mode(mode: str) -> None:
-    if mode not in READ_MODES:
-        raise ValueError(f"mode must be one of {READ_MODES}, got {mode!r}")
+    check_option("mode", mode, READ_MODES)
+
+
+def _check_bias(bias):
+    check_range("bias", bias, 0.0, 1.0, lo_open=True)
+    check_scalar("bias", bias, "number in (0, 1) linewidths")
+    if float(bias) >= 1.0:
+        raise ValueError(f"bias must be one number in (0, 1) linewidths, got {bias!r}")
 
 
 # ------------------------------------------------------------------ full sensor model
@@ -70,12 +83,12 @@ def readout_calibration(linewidth, mode, bias=0.5):
         factory calibration (a known field from its own coils at zero field) gives.
     """
     _check_mode(mode)
+    _check_positive("linewidth", linewidth)
     lw = jnp.asarray(linewidth, dtype=float)
     if mode != "triaxial":
         return lw[..., None] * jnp.array([1.0, 1.0, 0.0])
+    _check_bias(bias)
     b = float(bias)
-    if not 0.0 < b < 1.0:
-        raise ValueError(f"bias must lie in (0, 1) linewidths, got {bias!r}")
     fac = jnp.array([(1 + b * b) ** 2 / (1 - b * b), 1 + b * b, (1 + b * b) / b])
     return lw[..., None] * fac
 
@@ -166,18 +179,26 @@ def simulate_sensors(
     if B.ndim != 4 or B.shape[-1] != 3:
         raise ValueError(f"B must have shape (N, K, T, 3), got {B.shape}")
     N, K, T, _ = B.shape
-    _check_positive("dt", dt)
+    _check_step(dt)
     _check_positive("linewidth", linewidth)
     _check_p0(p0)
-    if int(n_substeps) < 1:
-        raise ValueError(f"n_substeps must be an integer >= 1, got {n_substeps!r}")
-    lw = jnp.broadcast_to(jnp.asarray(linewidth, dtype=float), (N,))
-    pz = jnp.broadcast_to(jnp.asarray(p0, dtype=float), (N,))
+    n_substeps = check_count("n_substeps", n_substeps)
+    closed_loop = check_flag("closed_loop", closed_loop)
+    _check_bias(bias)
+    _check_per_sensor((N,), linewidth=linewidth, p0=p0)
+    if weights is not None:
+        check_range("weights", weights, lo=0.0)
     w = jnp.full((K,), 1.0 / K) if weights is None else jnp.asarray(weights, dtype=float)
     if w.shape != (K,):
         raise ValueError(f"weights must have shape ({K},), got {w.shape}")
+    lw = jnp.broadcast_to(jnp.asarray(linewidth, dtype=float), (N,))
+    pz = jnp.broadcast_to(jnp.asarray(p0, dtype=float), (N,))
+    if gain is not None:
+        _check_finite("gain", gain)
+        _check_per_sensor((N, 3), gain=gain)
     g = jnp.ones((N, 3)) if gain is None else jnp.broadcast_to(jnp.asarray(gain, float), (N, 3))
-    _check_finite("gain", g)
+    if static_compensation is not None:
+        _check_finite("static_compensation", static_compensation)
     sc = jnp.zeros((N, 3)) if static_compensation is None else jnp.asarray(
         static_compensation, dtype=float)
     if sc.shape != (N, 3):
@@ -201,10 +222,10 @@ def simulate_sensors(
             raise ValueError("closed_loop_bandwidth (Hz) is required when closed_loop=True")
         _check_positive("closed_loop_bandwidth", closed_loop_bandwidth)
         kp = closed_loop_bandwidth / f3
-        h = dt / int(n_substeps)
+        h = dt / n_substeps
         worst = float(np.max(np.asarray(kp * h / tau))) if is_concrete(kp) else 0.0
         if worst > 0.5:
-            need = int(np.ceil(int(n_substeps) * worst / 0.5))
+            need = int(np.ceil(n_substeps * worst / 0.5))
             raise ValueError(
                 f"n_substeps={n_substeps} too small for a stable discrete feedback loop "
                 f"(Kp h / tau = {worst:.3g} > 0.5); use n_substeps >= {need}"
@@ -213,16 +234,16 @@ def simulate_sensors(
     else:
         kp = jnp.zeros((N,))
         ki = jnp.zeros((N,))
+    for name, x in (("coil_range", coil_range), ("dynamic_range", dynamic_range)):
+        if x is not None:
+            _check_positive(name, x)
+            check_scalar(name, x, "number (tesla)")
     big = jnp.inf
     crange = big if coil_range is None else float(coil_range)
     drange = big if dynamic_range is None else float(dynamic_range)
-    if coil_range is not None:
-        _check_positive("coil_range", coil_range)
-    if dynamic_range is not None:
-        _check_positive("dynamic_range", dynamic_range)
     signs = jnp.array([1.0, -1.0]) if mode == "triaxial" else jnp.array([0.0])
     return _simulate_jit(B, float(dt), lw, pz, w, g, sc, X, kcal, mask, signs, float(bias),
-                         bool(closed_loop), kp, ki, crange, drange, int(n_substeps))
+                         closed_loop, kp, ki, crange, drange, n_substeps)
 
 
 @partial(jax.jit, static_argnums=(1, 11, 12, 17))

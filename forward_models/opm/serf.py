@@ -34,7 +34,15 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from forward_models._checks import check_finite, check_positive, is_concrete
+from forward_models._checks import (
+    as_numeric,
+    check_broadcast,
+    check_finite,
+    check_positive,
+    check_range,
+    check_vector3,
+    is_concrete,
+)
 from forward_models.constants import GAMMA_E, Q_MAX_87RB
 
 __all__ = [
@@ -68,7 +76,7 @@ def _check_finite(name: str, value) -> None:
 def _check_p0(p0) -> None:
     if not is_concrete(p0):
         return
-    arr = np.asarray(p0, dtype=float)
+    arr = as_numeric("p0", p0).astype(float)
     if not np.all(np.isfinite(arr)) or np.any(arr <= 0) or np.any(arr >= 1):
         raise ValueError(f"p0 (zero-field polarisation R_op/Gamma) must lie in (0, 1), got {p0!r}")
 
@@ -91,6 +99,7 @@ def slowing_down_factor(polarisation):
     -----
     Savukov & Romalis 2005 (Phys. Rev. A 71:023405), eq. 4 for I = 3/2.
     """
+    check_range("polarisation", polarisation, 0.0, 1.0)
     p2 = jnp.asarray(polarisation) ** 2
     return (6.0 + 2.0 * p2) / (1.0 + p2)
 
@@ -170,6 +179,7 @@ def serf_steady_state(B, linewidth):
     B = jnp.asarray(B)
     if B.shape[-1:] != (3,):
         raise ValueError(f"B must have a last axis of length 3, got shape {B.shape}")
+    check_broadcast(("B[..., 0]", "linewidth"), B[..., 0], linewidth)
     beta = B / jnp.asarray(linewidth)[..., None]
     bx, by, bz = beta[..., 0], beta[..., 1], beta[..., 2]
     den = 1.0 + bx * bx + by * by + bz * bz
@@ -214,6 +224,7 @@ def transfer_function(freqs, linewidth, p0):
         H(f) = 1 / (1 + i f / f_3dB), f_3dB = Gamma / (2 pi q(P0)): a first-order
         low-pass (linearisation of the Bloch equation; Tierney et al. 2019).
     """
+    _check_finite("freqs", freqs)
     f3 = bandwidth_3db(linewidth, p0)
     return 1.0 / (1.0 + 1j * jnp.asarray(freqs) / f3)
 
@@ -240,6 +251,11 @@ def transfer_matrix(freqs, B0, linewidth, p0):
         :func:`serf_steady_state`.
     """
     _check_p0(p0)
+    _check_finite("freqs", freqs)
+    check_vector3("B0", B0, "{name} must have shape (3,) (tesla); got shape {shape}")
+    for name, x, want in (("B0", B0, (3,)), ("linewidth", linewidth, ()), ("p0", p0, ())):
+        if np.shape(x) != want:
+            raise ValueError(f"{name} must have shape {want}, got {np.shape(x)}")
     B0 = jnp.asarray(B0, dtype=float)
     gam = relaxation_rate(linewidth)
     ps = serf_steady_state(B0, linewidth)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from forward_models._checks import check_real, is_concrete
+from forward_models._checks import check_option, check_real, check_vector3, is_concrete
 
 __all__ = [
     "remnant_field",
@@ -22,6 +22,14 @@ __all__ = [
 
 
 # ------------------------------------------------- remnant field, active nulling
+def _check_point_list(name, x, like=None):
+    """Finite vectors of shape (n, 3) (that of ``like`` when given)."""
+    check_real(name, x, positive=False)
+    want = (np.shape(like)[0], 3) if like is not None else None
+    if np.ndim(x) != 2 or np.shape(x)[-1] != 3 or (want and np.shape(x) != want):
+        raise ValueError(f"{name} must have shape {want or '(n, 3)'}, got {np.shape(x)}")
+
+
 def gradient_basis():
     """The five symmetric, traceless 3x3 matrices spanning curl- and divergence-free
     first-order gradients (a source-free field has dB_i/dx_j symmetric and traceless).
@@ -62,12 +70,16 @@ def remnant_field(positions, b0, gradient, centre=(0.0, 0.0, 0.0)):
         Field, T.
     """
     check_real("positions", positions, positive=False)
-    check_real("b0", b0, positive=False)
+    check_vector3("positions", positions)
+    for name, x in (("b0", b0), ("centre", centre)):
+        check_real(name, x, positive=False)
+        if np.shape(x) != (3,):
+            raise ValueError(f"{name} must have shape (3,), got {np.shape(x)}")
     check_real("gradient", gradient, positive=False)
+    if np.shape(gradient) != (3, 3):
+        raise ValueError(f"gradient must have shape (3, 3), got {np.shape(gradient)}")
     if is_concrete(gradient):
         g = np.asarray(gradient, dtype=float)
-        if g.shape != (3, 3):
-            raise ValueError(f"gradient must have shape (3, 3), got {g.shape}")
         scale = max(np.abs(g).max(), 1e-300)
         if np.abs(g - g.T).max() > 1e-9 * scale or abs(np.trace(g)) > 1e-9 * scale:
             raise ValueError(
@@ -93,8 +105,8 @@ def nulling_basis(positions, order=1):
     basis : jax.Array, shape (n, 3, n_terms)
         Field per unit coefficient (T per T for uniform, T per T/m for gradients).
     """
-    if order not in (0, 1):
-        raise ValueError(f"order must be 0 or 1, got {order!r}")
+    check_option("order", order, (0, 1), "order must be 0 or 1, got {value!r}")
+    _check_point_list("positions", positions)
     r = jnp.asarray(positions, dtype=float)
     n = r.shape[0]
     uni = jnp.broadcast_to(jnp.eye(3)[None], (n, 3, 3))
@@ -121,7 +133,8 @@ def active_nulling_fit(positions, fields, order=1):
         Coefficients of :func:`nulling_basis` reproducing the fields (the coils are
         driven with minus these).
     """
-    check_real("fields", fields, positive=False)
+    _check_point_list("positions", positions)
+    _check_point_list("fields", fields, positions)
     A = nulling_basis(positions, order).reshape(-1, 3 if order == 0 else 8)
     b = jnp.asarray(fields, dtype=float).reshape(-1)
     coeffs, *_ = jnp.linalg.lstsq(A, b, rcond=None)
@@ -157,6 +170,10 @@ def active_nulling_residual(positions, fields, fit_positions=None, fit_fields=No
     check_real("gain_error", gain_error, allow_zero=True)
     if is_concrete(gain_error) and gain_error >= 1:
         raise ValueError(f"gain_error must be in [0, 1), got {gain_error!r}")
+    if (fit_positions is None) != (fit_fields is None):
+        raise ValueError("fit_positions and fit_fields must be given together (or neither)")
+    _check_point_list("positions", positions)
+    _check_point_list("fields", fields, positions)
     if fit_positions is None:
         fit_positions, fit_fields = positions, fields
     coeffs = active_nulling_fit(fit_positions, fit_fields, order)

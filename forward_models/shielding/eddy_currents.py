@@ -18,13 +18,16 @@ leading axes, jit-able.
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
-from forward_models._checks import check_real
+from forward_models._checks import check_real, check_same_shape, is_concrete
 from forward_models.constants import MU0
 from forward_models.shielding.static import (
     _SHELL_N,
     _check_geometry,
+    _check_layers,
     _check_mu,
+    _check_thin,
     nested_shielding_factor,
 )
 
@@ -87,6 +90,7 @@ def eddy_current_factor(freq, sigma, radius, thickness, geometry="sphere"):
     check_real("sigma", sigma, allow_zero=True)
     check_real("radius", radius)
     check_real("thickness", thickness)
+    _check_thin(thickness, radius)
     n = _SHELL_N[geometry]
     x = 2 * jnp.pi * jnp.asarray(freq, dtype=float) * MU0 * sigma * radius * thickness / n
     return jnp.sqrt(1.0 + x**2)
@@ -125,6 +129,7 @@ def thin_shell_transfer(freq, mu_r, sigma, radius, thickness, geometry="sphere")
     check_real("sigma", sigma, allow_zero=True)
     check_real("radius", radius)
     check_real("thickness", thickness)
+    _check_thin(thickness, radius)
     n = _SHELL_N[geometry]
     f = jnp.asarray(freq, dtype=float)
     mu = jnp.asarray(mu_r, dtype=float)
@@ -159,7 +164,40 @@ def multilayer_shielding_factor(freq, mu_r, sigma, radii, thicknesses, geometry=
     -------
     S : jax.Array, shape (n_freq,)
         Magnitude of the total shielding factor, dimensionless.
+
+    Raises
+    ------
+    ValueError
+        If the per-layer arrays are not all of one shape (n_layers,), the radii do not
+        increase, a layer is not thinner than its radius or two layers overlap
+        (``radii[i] + thicknesses[i] / 2 > radii[i + 1] - thicknesses[i + 1] / 2``).
     """
+    _check_geometry(geometry)
+    check_real("freq", freq, allow_zero=True)
+    if np.ndim(freq) > 1:
+        raise ValueError(f"freq must have shape (n_freq,), got {np.shape(freq)}")
+    _check_mu(mu_r)
+    check_real("sigma", sigma, allow_zero=True)
+    check_real("thicknesses", thicknesses)
+    check_same_shape(("mu_r", "sigma", "radii", "thicknesses"), mu_r, sigma, radii,
+                     thicknesses, why="one entry per layer")
+    if np.ndim(radii) != 1 or np.shape(radii)[0] < 1:
+        raise ValueError(f"radii must have shape (n_layers,) with n_layers >= 1, got "
+                         f"{np.shape(radii)}")
+    _check_layers(radii, thicknesses, "thicknesses")
+    _check_thin(thicknesses, radii, ("thicknesses", "radii"))
+    if is_concrete(radii) and is_concrete(thicknesses):
+        r, t = np.asarray(radii, float), np.asarray(thicknesses, float)
+        if np.any(np.diff(r) <= 0):
+            raise ValueError(f"radii must be strictly increasing (innermost first), got "
+                             f"{radii!r}")
+        gap = (r[1:] - t[1:] / 2) - (r[:-1] + t[:-1] / 2)
+        if np.any(gap < 0):
+            i = int(np.argmin(gap))
+            raise ValueError(
+                f"thicknesses make layers {i} and {i + 1} overlap: layer {i} ends at "
+                f"{r[i] + t[i] / 2:g} m, layer {i + 1} starts at {r[i + 1] - t[i + 1] / 2:g} m "
+                "(radii are mean radii)")
     f = jnp.atleast_1d(jnp.asarray(freq, dtype=float))[:, None]
     layers = thin_shell_transfer(
         f,
@@ -169,6 +207,5 @@ def multilayer_shielding_factor(freq, mu_r, sigma, radii, thicknesses, geometry=
         jnp.asarray(thicknesses, dtype=float)[None, :],
         geometry,
     )
-    check_real("radii", radii)
     return jnp.abs(nested_shielding_factor(layers, jnp.asarray(radii, dtype=float)[None, :],
                                            geometry))

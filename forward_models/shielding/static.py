@@ -14,7 +14,15 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from forward_models._checks import check_real, is_concrete
+from forward_models._checks import (
+    as_numeric,
+    check_broadcast,
+    check_finite,
+    check_option,
+    check_real,
+    is_concrete,
+    shaped,
+)
 
 __all__ = [
     "spherical_shell_shielding_factor",
@@ -40,6 +48,7 @@ def _check_mu(mu_r):
 def _check_radii(r_inner, r_outer, names=("r_inner", "r_outer")):
     check_real(names[0], r_inner)
     check_real(names[1], r_outer)
+    check_broadcast(names, r_inner, r_outer)
     if is_concrete(r_inner) and is_concrete(r_outer):
         if np.any(np.asarray(r_inner) >= np.asarray(r_outer)):
             raise ValueError(
@@ -49,8 +58,40 @@ def _check_radii(r_inner, r_outer, names=("r_inner", "r_outer")):
 
 
 def _check_geometry(geometry):
-    if geometry not in _SHELL_N:
-        raise ValueError(f"geometry must be 'sphere' or 'cylinder', got {geometry!r}")
+    check_option("geometry", geometry, _SHELL_N,
+                 "geometry must be 'sphere' or 'cylinder', got {value!r}")
+
+
+def _check_thin(thickness, radius, names=("thickness", "radius")):
+    """A wall thinner than its radius (the thin-shell formulas need t << R)."""
+    check_broadcast(names, thickness, radius)
+    if is_concrete(thickness) and is_concrete(radius):
+        t, r = np.broadcast_arrays(np.asarray(thickness, float), np.asarray(radius, float))
+        if np.any(t >= r):
+            i = np.argmax(t >= r)
+            raise ValueError(
+                f"{names[0]} must be smaller than {names[1]} (a thin shell, t << R); got "
+                f"{names[0]}={float(t.ravel()[i])!r} m for {names[1]}="
+                f"{float(r.ravel()[i])!r} m")
+
+
+def _check_layers(radii, factors_or_count, name="factors"):
+    """Radii (..., n_layers): positive, finite, non-decreasing, one per layer of
+    ``factors_or_count`` (an array whose last axis is the layers)."""
+    check_real("radii", radii)
+    if np.ndim(radii) == 0:
+        raise ValueError(f"radii must have shape (..., n_layers), got a scalar {radii!r}")
+    n = np.shape(factors_or_count)[-1] if np.ndim(factors_or_count) else None
+    if n != np.shape(radii)[-1]:
+        raise ValueError(f"radii must give one radius per layer of {name}: got "
+                         f"{np.shape(radii)[-1]} radii for {name} of shape "
+                         f"{np.shape(factors_or_count)}")
+    check_broadcast(("radii", name), shaped(np.shape(radii)[:-1]),
+                    shaped(np.shape(factors_or_count)[:-1]))
+    if is_concrete(radii):
+        r = np.asarray(radii, dtype=float)
+        if np.any(np.diff(r, axis=-1) < 0):
+            raise ValueError(f"radii must be non-decreasing (innermost first), got {radii!r}")
 
 
 # ------------------------------------------------------------------ static shielding
@@ -189,11 +230,12 @@ def nested_shielding_factor(factors, radii, geometry="sphere"):
         Total shielding factor (complex if the inputs are).
     """
     _check_geometry(geometry)
-    check_real("radii", radii)
-    if is_concrete(radii):
-        r = np.asarray(radii, dtype=float)
-        if r.ndim == 0 or np.any(np.diff(r, axis=-1) < 0):
-            raise ValueError(f"radii must be non-decreasing (innermost first), got {radii!r}")
+    if is_concrete(factors):
+        as_numeric("factors", factors, "iufc")
+        check_finite("factors", np.abs(np.asarray(factors)))
+    if np.ndim(factors) == 0:
+        raise ValueError(f"factors must have shape (..., n_layers), got a scalar {factors!r}")
+    _check_layers(radii, factors)
     factors = jnp.asarray(factors)
     radii = jnp.asarray(radii, dtype=float)
     k = _GAP_EXPONENT[geometry]

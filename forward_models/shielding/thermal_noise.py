@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from forward_models._checks import check_real
+from forward_models._checks import check_option, check_real
 from forward_models.constants import KB, MU0
+from forward_models.shielding.static import _check_thin
 
 __all__ = [
     "slab_thermal_noise",
@@ -121,6 +122,7 @@ def spherical_shell_thermal_noise(sigma, thickness, radius, temperature):
     """
     _check_thermal(sigma, thickness, temperature)
     check_real("radius", radius)
+    _check_thin(thickness, radius)
     R = jnp.asarray(radius, dtype=float)
     return MU0 * jnp.sqrt(2 * sigma * thickness * KB * temperature / (3 * jnp.pi * R**2))
 
@@ -151,8 +153,9 @@ def cylinder_thermal_noise(sigma, thickness, radius, temperature, component="tra
     """
     _check_thermal(sigma, thickness, temperature)
     check_real("radius", radius)
+    _check_thin(thickness, radius)
     coeff = {"transverse": 1.0 / 8.0, "axial": 3.0 / 16.0}
-    if component not in coeff:
-        raise ValueError(f"component must be 'transverse' or 'axial', got {component!r}")
+    check_option("component", component, coeff,
+                 "component must be 'transverse' or 'axial', got {value!r}")
     R = jnp.asarray(radius, dtype=float)
     return MU0 * jnp.sqrt(coeff[component] * KB * temperature * sigma * thickness) / R

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from forward_models import conductors, fisher
+from forward_models._checks import as_numeric
 
+from .._checks import check_distance, check_points
 from .base import Conductor
 
 __all__ = ["SphereConductor"]
@@ -32,21 +34,27 @@ class SphereConductor(Conductor):
     differentiable = True
 
     def __init__(self, origin, radius: float):
-        self.origin = np.asarray(origin, dtype=float)
-        self.radius = float(radius)
+        self.origin = check_points("origin", as_numeric("origin", origin), n=1)[0]
+        self.radius = check_distance("radius", radius, low_open=True, high=1.0,
+                                     what="a spherical conductor")
 
     def __repr__(self):
         return (f"<SphereConductor | origin {np.round(self.origin * 1e3, 1).tolist()} mm, "
                 f"radius {self.radius * 1e3:.1f} mm>")
 
     def contains(self, points) -> np.ndarray:
-        p = np.atleast_2d(np.asarray(points, dtype=float))
+        p = check_points("points", as_numeric("points", points), limit=np.inf)
         return np.linalg.norm(p - self.origin, axis=1) < self.radius
 
     def leadfield_kernel(self, coil_points, positions):
+        from ..coils import CoilPoints
+
+        if not isinstance(coil_points, CoilPoints):
+            raise TypeError(f"coil_points must be a qsense.coils.CoilPoints, got "
+                            f"{type(coil_points).__name__}")
         groups = _groups_by_point_count(coil_points)
         n_ch = coil_points.n_channels
-        pos = np.asarray(positions, dtype=float)
+        pos = check_points("positions", as_numeric("positions", positions), limit=np.inf)
 
         def kernel(idx):
             out = np.empty((n_ch, len(idx), 3))
@@ -67,10 +75,17 @@ class SphereConductor(Conductor):
             If a moment has no tangential part (radial dipoles are silent outside a
             sphere, so their position cannot be estimated).
         """
-        q = np.asarray(moments, dtype=float)
+        positions = check_points("positions", as_numeric("positions", positions),
+                                 limit=np.inf)
+        q = check_points("moments", as_numeric("moments", moments), n=len(positions),
+                         limit=np.inf)
         norm = np.linalg.norm(q, axis=1)
         radial = positions - self.origin
-        radial = radial / np.linalg.norm(radial, axis=1, keepdims=True)
+        depth = np.linalg.norm(radial, axis=1, keepdims=True)
+        if np.any(depth == 0):
+            raise ValueError("positions must not be the sphere's centre: a dipole there is "
+                             "silent outside, whatever its moment")
+        radial = radial / depth
         tangential = np.linalg.norm(q - np.sum(q * radial, axis=1, keepdims=True) * radial,
                                     axis=1)
         if np.any(tangential <= 1e-6 * np.maximum(norm, 1e-300)):

@@ -19,6 +19,8 @@ source was found are listed in ``assumptions``.
 
 from __future__ import annotations
 
+import numbers
+
 from . import nv, opm, squid
 from .base import SensorPreset
 from .nv import NVPreset
@@ -110,10 +112,13 @@ def preset_for_coil(coil_type: int) -> SensorPreset:
     ValueError
         If no preset stands for that coil type.
     """
+    if isinstance(coil_type, bool) or not isinstance(coil_type, numbers.Integral):
+        raise TypeError(f"coil_type must be an int (an MNE coil type), got {coil_type!r}")
     try:
         return _COIL_DEFAULTS[int(coil_type)]
     except KeyError:
         raise ValueError(
-            f"coil type {int(coil_type)} has no default sensor preset; coil types with "
+            f"coil type {int(coil_type)} has no default sensor preset (coil_type="
+            f"{int(coil_type)}); coil types with "
             f"one: {sorted(_COIL_DEFAULTS)}. Name the sensor (sensor=...) or give noise"
         ) from None

@@ -12,12 +12,12 @@ Every figure names its source; figures for which no source was found are listed 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from forward_models import nv as _nv
+from forward_models._checks import check_option
 
-from .base import SensorPreset
+from .base import SensorPreset, check_figure, set_figures
 
 __all__ = ["NVPreset", "NV_PRESETS", "PRESETS", "get_nv_preset", "POINT_MAGNETOMETER"]
 
@@ -74,20 +74,21 @@ class NVPreset(SensorPreset):
     layer_thickness: float = 0.0
 
     def __post_init__(self):
-        for f in ("noise_floor", "bandwidth", "contrast", "linewidth", "photon_rate",
-                  "flux_gain"):
-            v = getattr(self, f)
-            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
-                raise ValueError(f"{f} must be a finite number > 0, got {v!r}")
-        if self.contrast > 1:
-            raise ValueError(f"contrast must be <= 1, got {self.contrast!r}")
-        for f in ("standoff", "sensing_volume", "pixel_pitch", "layer_thickness",
-                  "corner_frequency"):
-            v = getattr(self, f)
-            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"{f} must be a finite number >= 0, got {v!r}")
-        if self.standoff > 0.1:
-            raise ValueError(f"standoff must be in metres (< 0.1 m), got {self.standoff!r}")
+        mm = "; was it given in millimetres?"
+        set_figures(
+            self,
+            contrast=check_figure("contrast", self.contrast, high=1.0),
+            linewidth=check_figure("linewidth", self.linewidth),
+            photon_rate=check_figure("photon_rate", self.photon_rate),
+            flux_gain=check_figure("flux_gain", self.flux_gain),
+            sensing_volume=check_figure("sensing_volume", self.sensing_volume,
+                                        low_open=False, high=1e-3,
+                                        hint=" m^3; was it given in mm^3?"),
+            pixel_pitch=check_figure("pixel_pitch", self.pixel_pitch, low_open=False,
+                                     high=0.01, hint=" m" + mm),
+            layer_thickness=check_figure("layer_thickness", self.layer_thickness,
+                                         low_open=False, high=0.01, hint=" m" + mm),
+        )
         super().__post_init__()
 
     def default_array(self, head, n_sensors: int = 32):
@@ -122,11 +123,10 @@ class NVPreset(SensorPreset):
         Shot-noise scaling with the pixel volume: noise ~ 1/sqrt(pitch**2 thickness)
         (volume-normalised sensitivity held fixed, Barry et al. 2020).
         """
+        p = self.pixel_pitch if pixel_pitch is None else check_figure(
+            "pixel_pitch", pixel_pitch, high=0.1, hint=" m; was it given in millimetres?")
         if self.pixel_pitch <= 0:
             return self.noise_floor
-        p = self.pixel_pitch if pixel_pitch is None else pixel_pitch
-        if not (math.isfinite(p) and p > 0):
-            raise ValueError(f"pixel_pitch must be > 0 m, got {p!r}")
         return self.noise_floor * self.pixel_pitch / p
 
 
@@ -238,7 +238,8 @@ def get_nv_preset(name) -> NVPreset:
     """The :class:`NVPreset` called ``name`` (an NVPreset passes through)."""
     if isinstance(name, NVPreset):
         return name
-    if name not in NV_PRESETS:
-        raise ValueError(f"sensor={name!r} is not an NV preset; choose one of "
-                         f"{sorted(NV_PRESETS)}")
+    if not isinstance(name, str):
+        raise TypeError(f"sensor must be an NV preset name or an NVPreset, got {name!r}")
+    check_option("sensor", name, NV_PRESETS,
+                 f"sensor={{value!r}} is not an NV preset; choose one of {sorted(NV_PRESETS)}")
     return NV_PRESETS[name]

@@ -9,20 +9,36 @@ Gen-1/2 (8002 for Gen-3), 8101 FieldLine, 8201 Kernel, 2000 point magnetometer.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from dataclasses import field as _dc_field
 
-import numpy as np
-
 from forward_models import opm as _opm
+from forward_models._checks import check_option
 
-from .base import SensorPreset
+from .base import (
+    SensorPreset,
+    check_figure,
+    check_text,
+    check_texts,
+    replace_figures,
+    set_figures,
+)
 
 __all__ = ["OPMModel", "OPM_MODELS", "OPMPreset", "PRESETS", "get_opm_model"]
 
 _AXES = ("x", "y", "z")
 _MODE_AXES = {"single": (1,), "dual": (0, 1), "triaxial": (0, 1, 2)}
+
+
+def _fraction(name, value):
+    """A real number in the open interval (0, 1), as a float."""
+    try:
+        v = check_figure(name, value, high=1.0)
+    except ValueError:
+        v = 1.0
+    if v >= 1.0:
+        raise ValueError(f"{name} must lie in (0, 1), got {value!r}")
+    return v
 
 
 @dataclass(frozen=True)
@@ -80,25 +96,44 @@ class OPMModel:
     assumptions: tuple = _dc_field(default_factory=tuple)
 
     def __post_init__(self):
-        for nm in ("bandwidth", "dynamic_range", "cell_size", "coil_range", "coil_radius",
-                   "closed_loop_bandwidth"):
-            v = getattr(self, nm)
-            if not isinstance(v, (int, float)) or not np.isfinite(v) or v <= 0:
-                raise ValueError(f"{nm} must be a finite number > 0, got {v!r}")
-        if not 0.0 < float(self.p0) < 1.0:
-            raise ValueError(f"p0 must lie in (0, 1), got {self.p0!r}")
-        if not 0.0 < float(self.triaxial_bias) < 1.0:
-            raise ValueError(f"triaxial_bias must lie in (0, 1), got {self.triaxial_bias!r}")
-        for m in self.modes:
-            if m not in _opm.READ_MODES:
-                raise ValueError(f"modes must be drawn from {_opm.READ_MODES}, got {m!r}")
-        if self.default_mode not in self.modes:
-            raise ValueError(f"default_mode {self.default_mode!r} is not in modes {self.modes}")
+        check_text("name", self.name, empty=False)
+        mm = " m; was it given in millimetres?"
+        set_figures(
+            self,
+            bandwidth=check_figure("bandwidth", self.bandwidth),
+            dynamic_range=check_figure("dynamic_range", self.dynamic_range),
+            cell_size=check_figure("cell_size", self.cell_size, high=0.05, hint=mm),
+            coil_range=check_figure("coil_range", self.coil_range),
+            coil_radius=check_figure("coil_radius", self.coil_radius, high=0.05, hint=mm),
+            closed_loop_bandwidth=check_figure("closed_loop_bandwidth",
+                                               self.closed_loop_bandwidth),
+            p0=_fraction("p0", self.p0),
+            triaxial_bias=_fraction("triaxial_bias", self.triaxial_bias),
+            modes=check_texts("modes", self.modes, _opm.READ_MODES),
+            citation=check_text("citation", self.citation),
+            assumptions=check_texts("assumptions", self.assumptions),
+        )
+        check_option("default_mode", self.default_mode, self.modes,
+                     "default_mode {value!r} is not in modes {allowed}")
+        set_figures(self, noise_penalty=self._checked_penalties())
         if self.dynamic_range > 1e-6 or self.coil_range > 1e-3:
             raise ValueError(
                 f"dynamic_range={self.dynamic_range!r} / coil_range={self.coil_range!r} look "
                 "like a unit error: they are in tesla (nT ranges are ~1e-9)"
             )
+
+    def _checked_penalties(self):
+        if isinstance(self.noise_penalty, str) or not isinstance(self.noise_penalty,
+                                                                 tuple | list):
+            raise TypeError(f"noise_penalty must be a tuple of (mode, factor) pairs, got "
+                            f"{self.noise_penalty!r}")
+        out = []
+        for pair in self.noise_penalty:
+            if not isinstance(pair, tuple | list) or len(pair) != 2:
+                raise TypeError(f"noise_penalty must hold (mode, factor) pairs, got {pair!r}")
+            check_option("noise_penalty mode", pair[0], self.modes)
+            out.append((pair[0], check_figure(f"noise_penalty[{pair[0]!r}]", pair[1])))
+        return tuple(out)
 
     @property
     def linewidth(self) -> float:
@@ -108,13 +143,14 @@ class OPMModel:
     def penalty(self, mode: str) -> float:
         """Noise factor of ``mode`` (see ``noise_penalty``)."""
         d = dict(self.noise_penalty)
-        if mode not in d:
-            raise ValueError(f"mode must be one of {tuple(d)} for {self.name}, got {mode!r}")
+        check_option("mode", mode, d, f"mode must be one of {tuple(d)} for {self.name}, got "
+                     "{value!r}")
         return float(d[mode])
 
     def replace(self, **changes) -> OPMModel:
-        """A copy with some figures changed (validated again)."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some figures changed (validated again; an unknown figure is a
+        TypeError)."""
+        return replace_figures(self, changes)
 
 
 _P0_NOTE = (
@@ -387,8 +423,8 @@ def get_opm_model(name, **overrides) -> OPMModel:
     if isinstance(name, OPMModel):
         model = name
     elif isinstance(name, str):
-        if name not in OPM_MODELS:
-            raise ValueError(f"model must be one of {sorted(OPM_MODELS)}, got {name!r}")
+        check_option("model", name, OPM_MODELS,
+                     f"model must be one of {sorted(OPM_MODELS)}, got {{value!r}}")
         model = OPM_MODELS[name]
     else:
         raise TypeError(f"model must be a str or OPMModel, got {type(name).__name__}")

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import SensorPreset
+from .base import SensorPreset, check_text
 
-__all__ = ["SquidPreset", "PRESETS"]
+__all__ = ["SquidPreset", "PRESETS", "HELMETS"]
+
+HELMETS = ("neuromag306", "ctf275")
+"""The SQUID helmets :mod:`qsense.arrays` builds (a :class:`SquidPreset`'s ``helmet``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,11 +35,18 @@ class SquidPreset(SensorPreset):
 
     helmet: str = ""
 
+    def __post_init__(self):
+        super().__post_init__()
+        check_text("helmet", self.helmet)
+
     def default_array(self, head, n_sensors: int = 32):
         """The channels of this sensor in its helmet, seated on ``head``
         (``n_sensors`` is ignored: a helmet has the channels it has)."""
         from .. import arrays
 
+        if self.helmet not in HELMETS:
+            raise ValueError(f"sensor={self.name!r} has helmet={self.helmet!r}, which names no "
+                             f"helmet builder; use one of {HELMETS}")
         arr = getattr(arrays, self.helmet)(head)
         keep = [n for n, c in zip(arr.names, arr.coil_types, strict=True)
                 if int(c) in self.coil_types]
