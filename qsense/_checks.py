@@ -107,7 +107,7 @@ def check_points(name: str, value, *, n: int | None = None, limit: float = 1.0
                  ) -> np.ndarray:
     """Positions, shape (n, 3) (a single (3,) point becomes (1, 3)), finite, in metres
     (every point closer than ``limit`` to the origin)."""
-    a = np.asarray(value, dtype=float)
+    a = _float_array(name, value, "positions in metres")
     if a.ndim == 1:
         a = a[None]
     if a.ndim != 2 or a.shape[1] != 3 or (n is not None and len(a) != n):
@@ -126,7 +126,7 @@ def check_points(name: str, value, *, n: int | None = None, limit: float = 1.0
 
 def check_directions(name: str, value, n: int) -> np.ndarray:
     """Non-zero finite vectors, shape (n, 3) (one (3,) vector is broadcast), normalised."""
-    a = np.asarray(value, dtype=float)
+    a = _float_array(name, value, "vectors")
     if a.ndim == 1:
         a = a[None]
     if a.ndim != 2 or a.shape[1] != 3:
@@ -185,6 +185,18 @@ def check_output_path(name: str, value, *, folder: bool = False) -> Path:
         why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         raise ValueError(f"{name}={shown!r} cannot be written: {why}; need {want}") from None
     return path
+
+
+def _float_array(name: str, value, what: str) -> np.ndarray:
+    """``value`` as a float array; a str, a dict or a ragged list is a TypeError naming
+    ``name``."""
+    if isinstance(value, str | bytes | dict) or value is None:
+        raise TypeError(f"{name} must be an array of {what}, got {value!r}")
+    try:
+        a = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of {what}, got {value!r}") from None
+    return a
 
 
 def _unit(unit: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._checks import check_distance, check_option, check_points
+from ._checks import check_distance, check_number, check_option, check_points
 from .conductors import Conductor, SphereConductor
 from .surfaces import Surface, fit_sphere, sphere_surface
 
@@ -91,7 +91,8 @@ class Head:
         """
         radius = check_distance("radius", radius, low_open=True, high=0.5, what="a head")
         origin = check_points("origin", origin, n=1)[0]
-        brain_radius = 0.9 * radius if brain_radius is None else float(brain_radius)
+        brain_radius = (0.9 * radius if brain_radius is None else
+                        check_number("brain_radius", brain_radius, unit="m"))
         if not (0 < brain_radius <= radius):
             raise ValueError(
                 f"brain_radius must be in (0, radius={radius}] m, got {brain_radius!r}"
