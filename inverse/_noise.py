@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from qsense._checks import check_array
+from qsense._checks import check_per_item
 
 
 def channel_noise_std(array, noise_std, bandwidth):
@@ -21,12 +21,7 @@ def channel_noise_std(array, noise_std, bandwidth):
                 or not np.isfinite(bandwidth) or bandwidth <= 0):
             raise ValueError(f"bandwidth must be a finite number of Hz > 0, got {bandwidth!r}")
         return np.asarray(array.noise) * np.sqrt(float(bandwidth))
-    n = len(array.names)
-    std = check_array("noise_std", noise_std, finite=False, unit="T")
-    if std.shape not in ((), (1,), (n,)):
-        raise ValueError(f"noise_std must be one value or one per channel, shape ({n},) (T), "
-                         f"got shape {std.shape}")
-    std = np.broadcast_to(std, (n,)).copy()
+    std = check_per_item("noise_std", noise_std, len(array.names), unit="T")
     if not np.all(np.isfinite(std)) or np.any(std <= 0):
         raise ValueError(f"noise_std must be finite and > 0 (T), got {noise_std!r}")
     if np.any(std > 1e-6):

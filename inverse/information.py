@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 import qsense as qs
-from qsense._checks import check_array, validate_type
+from qsense._checks import check_array, check_per_item, validate_type
 
 from ._noise import channel_noise_std
 
@@ -69,11 +69,7 @@ def information_bits(gain, noise_cov, source_var):
     else:
         raise ValueError(f"noise_cov must have shape ({n_ch},) or ({n_ch}, {n_ch}), got "
                          f"{cov.shape}")
-    var = check_array("source_var", source_var, finite=False, unit="(A m)^2")
-    if var.shape not in ((), (1,), (n_src,)):
-        raise ValueError(f"source_var must be one value or one per source, shape ({n_src},), "
-                         f"got shape {var.shape}")
-    var = np.broadcast_to(var, (n_src,))
+    var = check_per_item("source_var", source_var, n_src, per="source", unit="(A m)^2")
     if not np.all(np.isfinite(var)) or np.any(var < 0):
         raise ValueError("source_var must be finite and >= 0 ((A m)^2)")
     sing = np.linalg.svd(white * np.sqrt(var)[None, :], compute_uv=False)

@@ -24,6 +24,8 @@ __all__ = [
     "check_array",
     "check_int_array",
     "check_same_head",
+    "check_rigid",
+    "check_per_item",
 ]
 
 
@@ -189,6 +191,28 @@ def check_int_array(name: str, value, *, shape=None, low=None,
             raise ValueError(f"{name} must not repeat a value; repeated: "
                              f"{values[counts > 1][:5].tolist()}")
     return a
+
+
+def check_rigid(name: str, value) -> np.ndarray:
+    """A finite rigid 4x4 transform (rotation + translation, last row 0 0 0 1), as a
+    float array."""
+    t = check_array(name, value, shape=(4, 4))
+    if (np.max(np.abs(t[:3, :3] @ t[:3, :3].T - np.eye(3))) > 1e-5
+            or np.any(t[3] != [0, 0, 0, 1])):
+        raise ValueError(f"{name} must be a rigid 4x4 transform (rotation + translation), "
+                         f"got {t.tolist()}")
+    return t
+
+
+def check_per_item(name: str, value, n: int, *, per: str = "channel",
+                   unit: str = "") -> np.ndarray:
+    """One real value, or one per ``per`` (n of them), as a float array of shape (n,)
+    (not yet checked for finiteness or sign)."""
+    a = check_array(name, value, finite=False, unit=unit)
+    if a.shape not in ((), (1,), (n,)):
+        raise ValueError(f"{name} must be one value or one per {per}, shape ({n},)"
+                         f"{_unit(unit)}, got shape {a.shape}")
+    return np.broadcast_to(a, (n,)).copy()
 
 
 def check_same_head(name: str, src, head) -> None:

@@ -13,6 +13,7 @@ from ._checks import (
     check_distance,
     check_option,
     check_points,
+    check_rigid,
     validate_type,
 )
 from .conductors import Conductor, SphereConductor
@@ -75,11 +76,7 @@ class Head:
                                                            self.sphere_origin), n=1)[0]
         radius = check_distance("sphere_radius", self.sphere_radius, low_open=True,
                                 high=0.5, what="a head")
-        t = check_array("head_mri_t", self.head_mri_t, shape=(4, 4))
-        if (np.max(np.abs(t[:3, :3] @ t[:3, :3].T - np.eye(3))) > 1e-5
-                or np.any(t[3] != [0, 0, 0, 1])):
-            raise ValueError("head_mri_t must be a rigid 4x4 transform (rotation + "
-                             "translation)")
+        t = check_rigid("head_mri_t", self.head_mri_t)
         if self.subject is not None:
             validate_type(self.subject, str, "subject")
         object.__setattr__(self, "sphere_origin", origin)

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import sensors as _sensors
-from ._checks import check_array, check_int_array, check_number, validate_type
+from ._checks import (
+    check_array,
+    check_int_array,
+    check_number,
+    check_per_item,
+    check_rigid,
+    validate_type,
+)
 from .coils import CoilPoints, _accuracy, channel_coil_points, coil_definition
 
 __all__ = ["SensorArray"]
@@ -137,14 +144,7 @@ class SensorArray:
                                 f"mne.transforms.Transform, got a dict with keys "
                                 f"{sorted(dev_head_t)[:5]}")
             dev_head_t = dev_head_t["trans"]
-        dev_head_t = _readonly(check_array("dev_head_t", dev_head_t, finite=False))
-        if dev_head_t.shape != (4, 4) or not np.all(np.isfinite(dev_head_t)):
-            raise ValueError(f"dev_head_t must be a finite 4x4 matrix, got {dev_head_t!r}")
-        rot = dev_head_t[:3, :3]
-        if np.max(np.abs(rot @ rot.T - np.eye(3))) > 1e-5 or np.any(
-            dev_head_t[3] != [0, 0, 0, 1]
-        ):
-            raise ValueError("dev_head_t must be a rigid transform (rotation + translation)")
+        dev_head_t = _readonly(check_rigid("dev_head_t", dev_head_t))
         if np.linalg.norm(dev_head_t[:3, 3]) >= _MAX_DEVICE_RADIUS:
             raise ValueError(
                 f"dev_head_t translation must be in metres, got {dev_head_t[:3, 3]}"
@@ -167,11 +167,7 @@ class SensorArray:
         noise = (
             np.array([p.noise_floor for p in presets]) if self.noise is None else self.noise
         )
-        noise = check_array("noise", noise, finite=False, unit="T/sqrt(Hz)")
-        if noise.shape not in ((), (1,), (n,)):
-            raise ValueError(f"noise must be one value or one per channel, shape ({n},) "
-                             f"(T/sqrt(Hz)), got shape {noise.shape}")
-        noise = _readonly(np.broadcast_to(noise, (n,)))
+        noise = _readonly(check_per_item("noise", noise, n, unit="T/sqrt(Hz)"))
         if not np.all(np.isfinite(noise)) or np.any(noise <= 0):
             raise ValueError(f"noise must be finite and > 0 (T/sqrt(Hz)), got {noise}")
         if np.any(noise > _MAX_NOISE):

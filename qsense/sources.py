@@ -15,6 +15,7 @@ from ._checks import (
     check_number,
     check_option,
     check_points,
+    check_rigid,
     check_same_head,
     validate_type,
 )
@@ -61,12 +62,7 @@ class SourceSpace:
 
     def __post_init__(self):
         check_option("kind", self.kind, KINDS)
-        t = check_array("head_mri_t", self.head_mri_t, shape=(4, 4))
-        if (np.max(np.abs(t[:3, :3] @ t[:3, :3].T - np.eye(3))) > 1e-5
-                or np.any(t[3] != [0, 0, 0, 1])):
-            raise ValueError("head_mri_t must be a rigid 4x4 transform (rotation + "
-                             "translation)")
-        object.__setattr__(self, "head_mri_t", t)
+        object.__setattr__(self, "head_mri_t", check_rigid("head_mri_t", self.head_mri_t))
         if self.subject is not None:
             validate_type(self.subject, str, "subject")
         pos = np.array(check_array("positions", self.positions, finite=False, unit="m"))

@@ -15,7 +15,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import mne
 import numpy as np
 import pytest
 
@@ -33,19 +32,6 @@ def reference(tmp_path_factory):
     solution = qbem.fsaverage_bem_solution(ico=ICO, cache_dir=d)["solution"]
     (path,) = d.glob("*.npz")
     return path.name, path.read_bytes(), np.array(solution)
-
-
-@pytest.fixture
-def count_solutions(monkeypatch):
-    calls = []
-    real = mne.make_bem_solution
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(mne, "make_bem_solution", counting)
-    return calls
 
 
 def _env():
