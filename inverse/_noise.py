@@ -4,6 +4,8 @@ import numbers
 
 import numpy as np
 
+from qsense._checks import check_per_item
+
 
 def channel_noise_std(array, noise_std, bandwidth):
     """Per-channel noise standard deviation (T; T/m for planar gradiometers).
@@ -19,7 +21,7 @@ def channel_noise_std(array, noise_std, bandwidth):
                 or not np.isfinite(bandwidth) or bandwidth <= 0):
             raise ValueError(f"bandwidth must be a finite number of Hz > 0, got {bandwidth!r}")
         return np.asarray(array.noise) * np.sqrt(float(bandwidth))
-    std = np.broadcast_to(np.asarray(noise_std, dtype=float), (len(array.names),)).copy()
+    std = check_per_item("noise_std", noise_std, len(array.names), unit="T")
     if not np.all(np.isfinite(std)) or np.any(std <= 0):
         raise ValueError(f"noise_std must be finite and > 0 (T), got {noise_std!r}")
     if np.any(std > 1e-6):

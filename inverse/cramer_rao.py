@@ -16,6 +16,7 @@ import xarray as xr
 
 import qsense as qs
 from forward_models import fisher
+from qsense._checks import check_array
 from qsense.forward import check_geometry
 
 from ._noise import channel_noise_std
@@ -24,7 +25,7 @@ __all__ = ["dipole_localisation_bound"]
 
 
 def _check_moments(moments, n):
-    q = np.atleast_2d(np.asarray(moments, dtype=float))
+    q = np.atleast_2d(check_array("moments", moments, finite=False, unit="A m"))
     if q.shape == (1, 3) and n > 1:
         q = np.broadcast_to(q, (n, 3))
     if q.shape != (n, 3):
@@ -75,7 +76,8 @@ def dipole_localisation_bound(array: qs.SensorArray, head: qs.Head, positions, m
         raise TypeError(f"array must be a qsense.SensorArray, got {type(array).__name__}")
     if not isinstance(head, qs.Head):
         raise TypeError(f"head must be a qsense.Head, got {type(head).__name__}")
-    pos = check_geometry(array, head, positions).positions  # inside, sensors outside
+    # sources inside the conductor, sensors outside the scalp
+    pos = check_geometry(array, head, positions, name="positions").positions
     q = _check_moments(moments, len(pos))
     std = channel_noise_std(array, noise_std, bandwidth)
     pts, nrm, w = array.coil_geometry(accuracy)  # validates accuracy

@@ -21,6 +21,7 @@ import numpy as np
 import xarray as xr
 
 import qsense as qs
+from qsense._checks import check_array, check_per_item, validate_type
 
 from ._noise import channel_noise_std
 
@@ -47,12 +48,12 @@ def information_bits(gain, noise_cov, source_var):
     eigenvalues : ndarray, shape (min(n_channels, n_sources),)
         Of the whitened signal covariance, descending (each mode's power SNR).
     """
-    gain = np.asarray(gain, dtype=float)
-    if gain.ndim != 2 or not np.all(np.isfinite(gain)):
-        raise ValueError(f"gain must be a finite 2-D array (channels, sources), got shape "
-                         f"{gain.shape}")
+    gain = check_array("gain", gain, finite=False)
+    if gain.ndim != 2 or not np.all(np.isfinite(gain)) or 0 in gain.shape:
+        raise ValueError(f"gain must be a finite 2-D array (channels, sources) with at least "
+                         f"one of each, got shape {gain.shape}")
     n_ch, n_src = gain.shape
-    cov = np.asarray(noise_cov, dtype=float)
+    cov = check_array("noise_cov", noise_cov, finite=False)
     if cov.shape == (n_ch,):
         if not np.all(np.isfinite(cov)) or np.any(cov <= 0):
             raise ValueError("noise_cov must be finite and > 0 (channel variances)")
@@ -68,7 +69,7 @@ def information_bits(gain, noise_cov, source_var):
     else:
         raise ValueError(f"noise_cov must have shape ({n_ch},) or ({n_ch}, {n_ch}), got "
                          f"{cov.shape}")
-    var = np.broadcast_to(np.asarray(source_var, dtype=float), (n_src,))
+    var = check_per_item("source_var", source_var, n_src, per="source", unit="(A m)^2")
     if not np.all(np.isfinite(var)) or np.any(var < 0):
         raise ValueError("source_var must be finite and >= 0 ((A m)^2)")
     sing = np.linalg.svd(white * np.sqrt(var)[None, :], compute_uv=False)
@@ -105,6 +106,8 @@ def total_information(array: qs.SensorArray, head: qs.Head, sources, *, source_s
         ``information`` (bits per sample) and ``eigenvalues`` (mode) of the whitened
         signal covariance.
     """
+    validate_type(array, qs.SensorArray, "array", "qsense.SensorArray")
+    validate_type(head, qs.Head, "head", "qsense.Head")
     if orientation not in ("free", "normal"):
         raise ValueError(f"orientation must be 'free' or 'normal', got {orientation!r}")
     if (isinstance(source_std, bool) or not isinstance(source_std, numbers.Real)

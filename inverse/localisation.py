@@ -51,6 +51,10 @@ METHODS = ("MNE", "dSPM", "sLORETA")
 matrix supports)."""
 
 _DEFAULT_CHUNK = 256
+_POSITION_TOL = 1e-6
+"""m (and dimensionless for coil axes): channel locations and source positions of a
+forward and an inverse that belong together agree to this (FIF stores them in single
+precision: ~1e-8 m)."""
 
 
 def _check_forward(fwd):
@@ -68,6 +72,108 @@ def _check_inverse(inv):
     if not isinstance(inv, mne.minimum_norm.InverseOperator):
         raise TypeError(f"inv must be an mne.minimum_norm.InverseOperator (from "
                         f"make_inverse_operator), got {type(inv).__name__}")
+
+
+def _check_pair(fwd, inv):
+    """That ``inv`` was made from ``fwd`` (or a forward with the same channels, channel
+    positions and sources): a ValueError naming ``fwd`` and ``inv`` that says what differs.
+
+    MNE builds an inverse on the forward's channels less the bad ones (``info["bads"]``,
+    the noise covariance's bads, channels the covariance lacks), in the order of the
+    measurement info, and keeps a copy of the forward's channel info and source spaces.
+    So the inverse's channels (``inv["eigen_fields"]["col_names"]``) must be forward
+    channels in the forward's order (dropped ones are bads), at the same positions
+    (``loc`` and ``dev_head_t``, to 1e-6 m), and its sources the forward's (count,
+    vertices and positions).
+    """
+    fwd_names = list(fwd["sol"]["row_names"])
+    inv_names = list(inv["eigen_fields"]["col_names"])
+    extra = [n for n in inv_names if n not in fwd_names]
+    if extra:
+        raise ValueError(
+            f"inv was made for other channels than fwd: {len(extra)} of its "
+            f"{len(inv_names)} channels are not in fwd (e.g. {extra[:3]}); build the "
+            "inverse from this forward solution")
+    rank = {n: i for i, n in enumerate(fwd_names)}
+    order = [rank[n] for n in inv_names]
+    if order != sorted(order):
+        i = next(k for k in range(1, len(order)) if order[k] < order[k - 1])
+        raise ValueError(
+            f"inv lists its channels in another order than fwd: {inv_names[i - 1]!r} comes "
+            f"before {inv_names[i]!r} in inv but after it in fwd; build the inverse from "
+            "an info whose channels are in the forward's order")
+    _check_channel_positions(fwd["info"], inv["info"], inv_names)
+    _check_same_sources(fwd, inv)
+
+
+def _channel_geometry(info, names):
+    """Head-frame position and coil axes of named channels, (n, 12), and coil types."""
+    idx = [info["ch_names"].index(n) for n in names]
+    loc = np.array([info["chs"][i]["loc"][:12] for i in idx], dtype=float)
+    t = np.eye(4) if info["dev_head_t"] is None else np.asarray(info["dev_head_t"]["trans"])
+    head = np.empty_like(loc)
+    head[:, :3] = loc[:, :3] @ t[:3, :3].T + t[:3, 3]
+    head[:, 3:] = (loc[:, 3:].reshape(-1, 3, 3) @ t[:3, :3].T).reshape(-1, 9)
+    return head, [int(info["chs"][i]["coil_type"]) for i in idx]
+
+
+def _check_channel_positions(fwd_info, inv_info, names):
+    missing = [n for n in names if n not in inv_info["ch_names"]]
+    if missing:
+        raise ValueError(f"inv['info'] lacks channels its operator uses ({missing[:3]}): "
+                         "inv is damaged; make it again from fwd")
+    a, types_a = _channel_geometry(fwd_info, names)
+    b, types_b = _channel_geometry(inv_info, names)
+    for i, (ta, tb) in enumerate(zip(types_a, types_b, strict=True)):
+        if ta != tb:
+            raise ValueError(f"fwd and inv have different coil types for channel "
+                             f"{names[i]!r} ({ta} and {tb}): they belong to different arrays")
+    diff = np.abs(a - b).max(axis=1)
+    if np.any(diff > _POSITION_TOL):
+        i = int(np.argmax(diff))
+        n_bad = int(np.sum(diff > _POSITION_TOL))
+        moved = np.linalg.norm(a[i, :3] - b[i, :3])
+        turned = np.abs(a[i, 3:] - b[i, 3:]).max()
+        raise ValueError(
+            f"fwd and inv place channel {names[i]!r} differently ({n_bad} of {len(names)} "
+            f"channels differ; this one by {moved * 1e3:.3g} mm in position, {turned:.3g} "
+            "in its coil axes; head frame, dev_head_t applied): they belong to different "
+            "arrays or head positions; build the inverse from this forward solution")
+
+
+def _source_positions(space, mri_head_t):
+    """Head-frame positions of the used sources of an MNE source-space list."""
+    from mne.io.constants import FIFF
+
+    out = []
+    for s in space:
+        rr = s["rr"][s["vertno"]]
+        if s["coord_frame"] == FIFF.FIFFV_COORD_MRI:
+            t = np.asarray(mri_head_t["trans"])
+            if mri_head_t["from"] != FIFF.FIFFV_COORD_MRI:
+                t = np.linalg.inv(t)
+            rr = rr @ t[:3, :3].T + t[:3, 3]
+        out.append(rr)
+    return np.concatenate(out)
+
+
+def _check_same_sources(fwd, inv):
+    n_src = fwd["nsource"]
+    same = (inv["nsource"] == n_src and len(inv["src"]) == len(fwd["src"])
+            and all(np.array_equal(a["vertno"], b["vertno"])
+                    for a, b in zip(inv["src"], fwd["src"], strict=True)))
+    if not same:
+        raise ValueError(f"inv has {inv['nsource']} sources and fwd {n_src}, or other "
+                         f"vertices: build the inverse from this forward solution")
+    a = _source_positions(fwd["src"], fwd["mri_head_t"])
+    b = _source_positions(inv["src"], inv["mri_head_t"])
+    dist = np.linalg.norm(a - b, axis=1)
+    if np.any(dist > _POSITION_TOL):
+        i = int(np.argmax(dist))
+        n_bad = int(np.sum(dist > _POSITION_TOL))
+        raise ValueError(f"inv has its sources elsewhere than fwd ({n_bad} of {n_src} "
+                         f"differ; source {i} by {dist[i] * 1e3:.3g} mm, head frame): build "
+                         "the inverse from this forward solution")
 
 
 def _check_method(method):
@@ -152,7 +258,9 @@ def point_spread_peaks(fwd, inv, sources=None, *, method="dSPM", lambda2=1 / 9,
         qsense.sources.cortex(head))``. Any orientation; it is converted to fixed
         surface-normal dipoles for the simulated data.
     inv : mne.minimum_norm.InverseOperator
-        Built from the same source space (``make_inverse_operator``).
+        Built from ``fwd`` (``make_inverse_operator``): its channels must be ``fwd``'s,
+        in the same order, less any bad ones, at the same positions, and its sources
+        ``fwd``'s (ValueError otherwise).
     sources : sequence of int, optional
         Indices of the true sources (into the forward's source list); all by default.
     method : {"MNE", "dSPM", "sLORETA"}
@@ -175,14 +283,8 @@ def point_spread_peaks(fwd, inv, sources=None, *, method="dSPM", lambda2=1 / 9,
     _check_method(method)
     lambda2 = _check_lambda2(lambda2)
     chunk = _check_chunk(chunk)
-    n_src = fwd["nsource"]
-    same = (inv["nsource"] == n_src and len(inv["src"]) == len(fwd["src"])
-            and all(np.array_equal(a["vertno"], b["vertno"])
-                    for a, b in zip(inv["src"], fwd["src"], strict=True)))
-    if not same:
-        raise ValueError(f"inv has {inv['nsource']} sources and fwd {n_src}, or other "
-                         f"vertices: build the inverse from this forward solution")
-    idx = _check_sources(sources, n_src)
+    _check_pair(fwd, inv)
+    idx = _check_sources(sources, fwd["nsource"])
     gain, names = _fixed_gain(fwd)
     info = _data_info(fwd, names)
     inv_prep = mne.minimum_norm.prepare_inverse_operator(inv, nave=1, lambda2=lambda2,

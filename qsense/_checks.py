@@ -24,6 +24,12 @@ __all__ = [
     "check_points",
     "check_directions",
     "check_output_path",
+    "check_bool",
+    "check_array",
+    "check_int_array",
+    "check_same_head",
+    "check_rigid",
+    "check_per_item",
 ]
 
 
@@ -197,6 +203,122 @@ def _float_array(name: str, value, what: str) -> np.ndarray:
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be an array of {what}, got {value!r}") from None
     return a
+
+
+def check_bool(name: str, value) -> bool:
+    """``value`` if it is a bool (or numpy bool), else a TypeError naming ``name``.
+
+    A str such as ``"no"`` would be truthy; it is refused rather than read as True.
+    """
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_array(name: str, value, *, shape=None, finite: bool = True,
+                unit: str = "") -> np.ndarray:
+    """``value`` as a float array: real numbers only, of ``shape`` (a tuple in which
+    None matches any length) and finite unless ``finite=False``.
+
+    None, str, bytes, booleans and arrays of anything but real numbers are a TypeError
+    naming ``name``; a wrong shape or a NaN/inf a ValueError.
+    """
+    a = _real_array(name, value, unit)
+    a = a.astype(float, copy=False)
+    if shape is not None and (a.ndim != len(shape) or any(
+            want is not None and got != want for got, want in zip(a.shape, shape, strict=True))):
+        want = "(" + ", ".join("n" if w is None else str(w) for w in shape) + (
+            ",)" if len(shape) == 1 else ")")
+        raise ValueError(f"{name} must have shape {want}, got {a.shape}")
+    if finite and not np.all(np.isfinite(a)):
+        bad = a[~np.isfinite(a)].ravel()[0]
+        raise ValueError(f"{name} must be finite{_unit(unit)}; found {bad!r}")
+    return a
+
+
+def check_int_array(name: str, value, *, shape=None, low=None,
+                    unique: bool = False) -> np.ndarray:
+    """``value`` as an int64 array of ``shape`` (None matches any length): whole
+    numbers (integer dtype, or floats that are whole), each >= ``low``, all different
+    when ``unique``."""
+    a = _real_array(name, value, "")
+    if a.dtype.kind == "f":
+        if not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
+            raise ValueError(f"{name} must hold whole numbers, got {value!r}")
+    a = check_array(name, a, shape=shape).astype(np.int64)
+    if low is not None and np.any(a < low):
+        raise ValueError(f"{name} must be >= {low}, got {a[a < low].ravel()[0]}")
+    if unique:
+        values, counts = np.unique(a, return_counts=True)
+        if np.any(counts > 1):
+            raise ValueError(f"{name} must not repeat a value; repeated: "
+                             f"{values[counts > 1][:5].tolist()}")
+    return a
+
+
+def check_rigid(name: str, value) -> np.ndarray:
+    """A finite rigid 4x4 transform (rotation + translation, last row 0 0 0 1), as a
+    float array."""
+    t = check_array(name, value, shape=(4, 4))
+    if (np.max(np.abs(t[:3, :3] @ t[:3, :3].T - np.eye(3))) > 1e-5
+            or np.any(t[3] != [0, 0, 0, 1])):
+        raise ValueError(f"{name} must be a rigid 4x4 transform (rotation + translation), "
+                         f"got {t.tolist()}")
+    return t
+
+
+def check_per_item(name: str, value, n: int, *, per: str = "channel",
+                   unit: str = "") -> np.ndarray:
+    """One real value, or one per ``per`` (n of them), as a float array of shape (n,)
+    (not yet checked for finiteness or sign)."""
+    a = check_array(name, value, finite=False, unit=unit)
+    if a.shape not in ((), (1,), (n,)):
+        raise ValueError(f"{name} must be one value or one per {per}, shape ({n},)"
+                         f"{_unit(unit)}, got shape {a.shape}")
+    return np.broadcast_to(a, (n,)).copy()
+
+
+def check_same_head(name: str, src, head) -> None:
+    """A ValueError naming ``name`` when source space ``src`` was built for another head
+    than ``head`` (another subject, or another head -> MRI transform).
+
+    Every sphere head shares the subject None and the identity transform; sources of one
+    sphere in another are checked by position where it matters (inside the conductor).
+    """
+    same_t = np.allclose(np.asarray(src.head_mri_t), np.asarray(head.head_mri_t),
+                         rtol=0, atol=1e-9)
+    if src.subject != head.subject or not same_t:
+        what = ("subject" if src.subject != head.subject else "head -> MRI transform")
+        raise ValueError(
+            f"{name} was built for another head ({what} differs: sources of subject "
+            f"{src.subject!r}, head {head.name!r} of subject {head.subject!r}); build the "
+            f"sources from this head")
+
+
+def _real_array(name, value, unit):
+    if value is None or isinstance(value, str | bytes | bool | np.bool_):
+        raise TypeError(f"{name} must be an array of real numbers{_unit(unit)}, got "
+                        f"{_short(value)}")
+    try:
+        a = np.asarray(value)
+    except (TypeError, ValueError) as err:  # ragged nesting
+        raise TypeError(f"{name} must be an array of real numbers{_unit(unit)}: "
+                        f"{err}") from None
+    if a.dtype.kind not in "iuf":
+        if a.dtype.kind == "O":  # e.g. a list holding numpy scalars and Python floats
+            try:
+                a = a.astype(float)
+            except (TypeError, ValueError):
+                pass
+        if a.dtype.kind not in "iuf":
+            raise TypeError(f"{name} must be an array of real numbers{_unit(unit)}, got "
+                            f"{_short(value)}")
+    return a
+
+
+def _short(value, n=80):
+    r = repr(value)
+    return r if len(r) <= n else r[:n] + "..."
 
 
 def _unit(unit: str) -> str:

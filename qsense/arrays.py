@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
-from ._checks import check_distance, check_int, validate_type
+from ._checks import check_array, check_distance, check_int, check_points, validate_type
 from .head import Head
 from .sensor_array import SensorArray
 from .sensors import OPMPreset, get_preset
@@ -40,6 +40,28 @@ parameter of every helmet builder."""
 
 def _check_head(head):
     validate_type(head, Head, "head", "qsense.Head")
+
+
+def _check_coverage(coverage_deg) -> tuple[float, float]:
+    """Two finite polar angles in (0, 180] degrees: (back and sides, face)."""
+    c = check_array("coverage_deg", coverage_deg, unit="degrees")
+    if c.shape != (2,):
+        raise ValueError(f"coverage_deg must be two polar angles (back and sides, face) in "
+                         f"degrees, got shape {c.shape}")
+    if np.any(c <= 0) or np.any(c > 180):
+        raise ValueError(f"coverage_deg must lie in (0, 180] degrees, got {c.tolist()}")
+    return float(c[0]), float(c[1])
+
+
+def _check_lattice(n_sensors, standoff, coverage_deg):
+    """The checked arguments of an on-scalp lattice (see :func:`scalp_lattice`)."""
+    n_sensors = check_int("n_sensors", n_sensors, low=1, high=1000)
+    standoff = check_distance("standoff", standoff, high=0.1, what="an on-scalp sensor")
+    return n_sensors, standoff, _check_coverage(coverage_deg)
+
+
+def _check_gap(gap) -> float:
+    return check_distance("gap", gap, low_open=True, high=0.1, what="a helmet gap")
 
 
 def _opm_preset(sensor) -> OPMPreset:
@@ -151,9 +173,8 @@ def opm_on_scalp(
         raise ValueError(
             f"axes={axes!r} is not supported by sensor={sensor!r}; it supports {preset.axes}"
         )
-    n_sensors = check_int("n_sensors", n_sensors, low=1, high=1000)
-    standoff = check_distance("standoff", preset.standoff if standoff is None else standoff,
-                              high=0.1, what="an on-scalp sensor")
+    n_sensors, standoff, coverage_deg = _check_lattice(
+        n_sensors, preset.standoff if standoff is None else standoff, coverage_deg)
     pos, normal = scalp_lattice(head, n_sensors, standoff, coverage_deg=coverage_deg)
     frames = _frames_from_ez(normal)  # ex: polar tangential, ey: azimuthal
     ex, ey, ez = frames[:, 0], frames[:, 1], frames[:, 2]
@@ -196,6 +217,7 @@ def scalp_lattice(head: Head, n_sensors: int, standoff: float, *,
         Outward scalp normals (unit vectors).
     """
     _check_head(head)
+    n_sensors, standoff, coverage_deg = _check_lattice(n_sensors, standoff, coverage_deg)
     return _on_scalp(head, _cap_directions(n_sensors, *coverage_deg), standoff)
 
 
@@ -229,9 +251,9 @@ def helmet_placement(head: Head, device_positions: np.ndarray, gap: float) -> np
     dev_head_t : ndarray, shape (4, 4)
     """
     _check_head(head)
-    if not np.isfinite(gap) or gap <= 0 or gap > 0.1:
-        raise ValueError(f"gap must be in (0, 0.1] m, got {gap!r}")
-    p = np.asarray(device_positions, dtype=float)
+    gap = _check_gap(gap)
+    p = check_points("device_positions",
+                     check_array("device_positions", device_positions, unit="m"))
     # a first guess: helmet centroid over the sphere origin
     c_dev = p.mean(axis=0)
 
@@ -307,7 +329,7 @@ def neuromag306(head: Head, *, gap: float = DEFAULT_HELMET_GAP, dev_head_t=None)
     arr = _canonical("neuromag")
     if dev_head_t is not None:
         return arr.replace(dev_head_t=dev_head_t)
-    return _seat(head, arr, gap)
+    return _seat(head, arr, _check_gap(gap))
 
 
 def ctf275(head: Head, *, gap: float = DEFAULT_HELMET_GAP, dev_head_t=None) -> SensorArray:
@@ -318,7 +340,7 @@ def ctf275(head: Head, *, gap: float = DEFAULT_HELMET_GAP, dev_head_t=None) -> S
     arr = _canonical("ctf275")
     if dev_head_t is not None:
         return arr.replace(dev_head_t=dev_head_t)
-    return _seat(head, arr, gap)
+    return _seat(head, arr, _check_gap(gap))
 
 
 def kernel_flux(head: Head, *, sensor: str = "kernel_flux",

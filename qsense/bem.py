@@ -12,10 +12,14 @@ Cache
 -----
 Directory: argument ``cache_dir``, else the environment variable ``QSENSE_CACHE_DIR``,
 else ``platformdirs.user_cache_dir("qsense")``. One ``.npz`` file per (geometry,
-conductivity, ico, MNE version), written atomically (temporary file +
-``os.replace``); each file stores its key and a SHA-256 checksum of its contents. On load
-both are verified; a corrupted or mismatched file is reported with a logged warning and
-rebuilt, never used.
+conductivity, ico, MNE version), written atomically (a unique temporary file in the
+same directory, then ``os.replace``), so processes that build the same entry at once
+leave one whole file; each file stores its key and a SHA-256 checksum of its contents. On
+load both are verified; a corrupted or mismatched file is reported with a logged warning
+and rebuilt, never used. An entry is opened only if it is a regular file: a symbolic link
+(even to a valid file), a FIFO, a device or a directory in its place is never followed
+or read, but logged, removed (the link itself, never its target) and rebuilt. The cache
+directory itself may be a link.
 
 Frames
 ------
@@ -36,6 +40,7 @@ import json
 import logging
 import math
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,10 +93,11 @@ def bem_cache_dir(cache_dir=None) -> Path:
     -------
     pathlib.Path
     """
+    name = "cache_dir"
     if cache_dir is None:
         env = os.environ.get("QSENSE_CACHE_DIR")
         if env:
-            cache_dir = env
+            cache_dir, name = env, "QSENSE_CACHE_DIR"
         else:
             import platformdirs
 
@@ -99,6 +105,9 @@ def bem_cache_dir(cache_dir=None) -> Path:
     if not isinstance(cache_dir, str | os.PathLike):
         raise TypeError(f"cache_dir must be a path (str or os.PathLike), got {cache_dir!r}")
     path = Path(cache_dir).expanduser()
+    if path.exists() and not path.is_dir():  # is_dir follows a link: a linked dir is fine
+        raise ValueError(f"{name}={str(cache_dir)!r} is not a directory; the BEM cache "
+                         "needs a directory (or a path where one can be created)")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -241,12 +250,75 @@ def _write_cache(path, key, solution, rr, tris):
         raise
 
 
+def _open_entry(path):
+    """A read-only file descriptor of the cache entry ``path``, or None.
+
+    The entry is opened only if it is a regular file. A symbolic link (even to a valid
+    file), a FIFO, a device, a socket or a directory in its place is refused: it is
+    logged, removed (a link itself, never its target) and None is returned, so that the
+    caller rebuilds the entry. ``O_NOFOLLOW`` makes the open fail on a link and
+    ``O_NONBLOCK`` keeps it from waiting on a FIFO; the type is checked with
+    ``lstat`` before and ``fstat`` after the open, so an entry swapped in between is
+    caught too.
+    """
+    try:
+        before = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISREG(before.st_mode):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:  # ELOOP: became a link after the lstat
+            _refuse_entry(path, f"it cannot be opened as a regular file ({exc})")
+            return None
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISREG(mode):
+            return fd
+        os.close(fd)
+    else:
+        mode = before.st_mode
+    _refuse_entry(path, f"it is {_file_kind(mode)}, not a regular file")
+    return None
+
+
+def _file_kind(mode):
+    for test, kind in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"),
+                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return f"of unknown type (mode {oct(mode)})"
+
+
+def _refuse_entry(path, problem):
+    """Log a refused cache entry and remove it: the name only (a link, never its
+    target); a directory only when empty."""
+    logger.warning("BEM cache entry %s is refused: %s; rebuilding it.", path, problem)
+    try:
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            os.rmdir(path)
+        else:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # a non-empty directory, no permission: the write will fail
+        logger.warning("could not remove the refused BEM cache entry %s (%s)", path, exc)
+
+
 def _read_cache(path, key, surf):
-    """Return the cached solution, or None (with a warning) when absent or invalid."""
-    if not path.exists():
+    """Return the cached solution, or None (with a warning) when absent or invalid.
+
+    Only a regular file is read (see :func:`_open_entry`), through the descriptor that
+    was checked; its key and checksum are verified, so a file that is not whole is
+    never used.
+    """
+    fd = _open_entry(path)
+    if fd is None:
         return None
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with os.fdopen(fd, "rb") as f, np.load(f, allow_pickle=False) as data:
             stored_key = str(data["key"])
             checksum = str(data["checksum"])
             solution = np.array(data["solution"], dtype=np.float64)

@@ -33,6 +33,7 @@ import xarray as xr
 
 from forward_models import noise as fm_noise
 
+from ._checks import check_array, check_bool, check_number, check_option, validate_type
 from .environment import Environment, channel_field, dipole_field
 
 __all__ = ["CONTRIBUTORS", "noise_budget", "mne_suppression", "dominant"]
@@ -47,8 +48,21 @@ _LONG = {
 }
 
 
+_CHANNEL_AGGREGATES = ("median", "mean", "max", "min")
+
+
+def _check_inputs(array, environment):
+    """The array and the environment (default ``Environment()``), type-checked."""
+    from .sensor_array import SensorArray
+
+    validate_type(array, SensorArray, "array", "qsense.SensorArray")
+    env = Environment() if environment is None else environment
+    validate_type(env, Environment, "environment", "qsense Environment")
+    return array, env
+
+
 def _check_freqs(freqs):
-    f = np.atleast_1d(np.asarray(freqs, dtype=float))
+    f = np.atleast_1d(check_array("freqs", freqs, finite=False, unit="Hz"))
     if f.ndim != 1 or f.size == 0 or not np.all(np.isfinite(f)) or np.any(f <= 0):
         raise ValueError(f"freqs must be a non-empty 1-D array of positive finite frequencies "
                          f"in Hz, got {freqs!r}")
@@ -100,14 +114,9 @@ def noise_budget(array, environment: Environment | None = None, freqs=None,
         plus ``shielding_factor`` (frequency).  With ``suppression``: ``attenuation``
         (contributor) and ``total_suppressed`` (channel, frequency).
     """
-    from .sensor_array import SensorArray
-
-    if not isinstance(array, SensorArray):
-        raise TypeError(f"array must be a qsense.SensorArray, got {type(array).__name__}")
-    env = Environment() if environment is None else environment
-    if not isinstance(env, Environment):
-        raise TypeError(f"environment must be a qsense Environment, got {type(env).__name__}")
+    array, env = _check_inputs(array, environment)
     f = np.logspace(-1, 3, 200) if freqs is None else _check_freqs(freqs)
+    suppression = check_bool("suppression", suppression)
     n_ch = array.n_channels
     grad = np.asarray(array.is_gradiometer, dtype=bool)
     room = env.room
@@ -200,6 +209,7 @@ def mne_suppression(array, environment: Environment) -> dict:
     """
     import mne
 
+    array, environment = _check_inputs(array, environment)
     topo = {}
     if environment.sources:
         topo["interference"] = _source_couplings(array, environment)
@@ -230,7 +240,23 @@ def mne_suppression(array, environment: Environment) -> dict:
 
 
 def dominant(ds: xr.Dataset, freq: float, channel_agg: str = "median") -> str:
-    """Contributor with the largest channel-median ASD at the frequency nearest ``freq``."""
+    """Contributor with the largest channel-median ASD at the frequency nearest ``freq``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A :func:`noise_budget` result.
+    freq : float
+        Hz (> 0).
+    channel_agg : {"median", "mean", "max", "min"}
+        How the channels are combined.
+    """
+    validate_type(ds, xr.Dataset, "ds", "xarray.Dataset (a noise_budget result)")
+    if "asd" not in ds or "contributor" not in ds.coords:
+        raise ValueError("ds must be a noise_budget result (with 'asd' and 'contributor'), "
+                         f"got variables {sorted(ds.data_vars)}")
+    freq = check_number("freq", freq, low=0.0, low_open=True, unit="Hz")
+    check_option("channel_agg", channel_agg, _CHANNEL_AGGREGATES)
     sel = ds["asd"].sel(frequency=freq, method="nearest")
     agg = getattr(sel, channel_agg)("channel")
     return str(ds["contributor"].values[int(np.argmax(agg.values))])

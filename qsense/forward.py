@@ -10,9 +10,11 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ._checks import check_int, check_same_head
+from .coils import _accuracy
 from .head import Head
 from .sensor_array import SensorArray
-from .sources import SourceSpace, points
+from .sources import SourceSpace, _points
 
 __all__ = ["leadfield", "make_forward", "check_geometry", "DEFAULT_MEMORY_BUDGET"]
 
@@ -23,11 +25,13 @@ per channel and source, comes on top)."""
 _BYTES_PER_POINT_SOURCE = 8 * 12  # fused kernels keep a few (point, source) temporaries
 
 
-def check_geometry(array, head, sources):
+def check_geometry(array, head, sources, *, name="sources"):
     """Validate an array, a head and sources for a forward computation.
 
-    Checks types, that the sources lie inside the conductor and that no channel is on
-    or inside the scalp. Returns the sources as a :class:`SourceSpace`.
+    Checks types, that a :class:`SourceSpace` was built for this head, that the
+    sources lie inside the conductor and that no channel is on or inside the scalp.
+    Returns the sources as a :class:`SourceSpace`; ``name`` is the sources' argument
+    name in messages.
     """
     if not isinstance(array, SensorArray):
         raise TypeError(f"array must be a qsense.SensorArray, got {type(array).__name__}")
@@ -35,6 +39,7 @@ def check_geometry(array, head, sources):
         raise TypeError(f"head must be a qsense.Head, got {type(head).__name__}")
     if isinstance(sources, SourceSpace):
         src = sources
+        check_same_head(name, src, head)
         trusted = (head.subject == "fsaverage" and src.subject == "fsaverage"
                    and src.kind in ("volume", "surface")
                    and np.allclose(src.head_mri_t, head.head_mri_t))
@@ -43,11 +48,13 @@ def check_geometry(array, head, sources):
             if np.any(d >= 0):
                 i = int(np.argmax(d))
                 raise ValueError(
-                    f"sources must lie inside the conductor of head {head.name!r}; source {i} "
+                    f"{name} must lie inside the conductor of head {head.name!r}; source {i} "
                     f"at {src.positions[i].round(4).tolist()} m is {d[i] * 1e3:.1f} mm outside"
                 )
     else:
-        src = points(sources, head)
+        # positions: "sources" names them as "source positions"
+        pos_name = "source positions" if name == "sources" else name
+        src = _points(_check_source_positions(sources, pos_name), head, None, pos_name)
     gap = head.scalp_distance(array.positions)
     if np.any(gap <= 0):
         i = int(np.argmin(gap))
@@ -57,6 +64,22 @@ def check_geometry(array, head, sources):
             f"{-gap[i] * 1e3:.1f} mm inside; check positions, units (metres) and dev_head_t"
         )
     return src
+
+
+def _check_source_positions(sources, name):
+    """Sources given as positions: not MNE source spaces (they need a frame)."""
+    import mne
+
+    if isinstance(sources, mne.SourceSpaces):
+        raise TypeError(f"{name} must be a qsense SourceSpace or positions (n, 3), got "
+                        "mne.SourceSpaces; wrap it with qsense.sources.from_mne(src, head)")
+    return sources
+
+
+def _check_options(accuracy, memory_budget) -> int:
+    """Check ``accuracy`` and ``memory_budget`` (bytes, returned as an int)."""
+    _accuracy(accuracy)
+    return check_int("memory_budget", memory_budget, low=1)
 
 
 def _chunk_size(n_points, budget):
@@ -108,6 +131,7 @@ def leadfield(
         T/(A m) for magnetometers and axial gradiometers, T/(A m**2) for planar
         gradiometers (the ``units`` coordinate on ``channel`` says which).
     """
+    memory_budget = _check_options(accuracy, memory_budget)
     src = check_geometry(array, head, sources)
     data = _compute(array, head, src, accuracy, memory_budget)
     return _to_dataarray(data, array, head, src, accuracy)
@@ -115,8 +139,6 @@ def leadfield(
 
 def _compute(array, head, src, accuracy, memory_budget):
     """Lead field values (n_channels, n_sources, 3) for already validated inputs."""
-    if not isinstance(memory_budget, int | np.integer) or memory_budget <= 0:
-        raise ValueError(f"memory_budget must be a positive int (bytes), got {memory_budget!r}")
     cp = array.coil_points(accuracy)
     pos = src.positions
     chunk = _chunk_size(len(cp.points), memory_budget)
@@ -172,6 +194,7 @@ def make_forward(array: SensorArray, head: Head, sources, *, accuracy: str = "ac
     import mne
     from mne.io.constants import FIFF
 
+    memory_budget = _check_options(accuracy, memory_budget)
     src = check_geometry(array, head, sources)
     data = _compute(array, head, src, accuracy, memory_budget).reshape(array.n_channels, -1)
     info = array.to_info()

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ._checks import check_distance, check_number, check_option, check_points
+from ._checks import (
+    check_array,
+    check_distance,
+    check_option,
+    check_points,
+    check_rigid,
+    validate_type,
+)
 from .conductors import Conductor, SphereConductor
 from .surfaces import Surface, fit_sphere, sphere_surface
 
@@ -59,9 +66,22 @@ class Head:
     subject: str | None = None
 
     def __post_init__(self):
+        validate_type(self.name, str, "name")
         if not isinstance(self.conductor, Conductor):
             raise TypeError(f"conductor must be a qsense.conductors.Conductor, got "
                             f"{type(self.conductor).__name__}")
+        validate_type(self.scalp, Surface, "scalp", "qsense.surfaces.Surface")
+        validate_type(self.brain, Surface, "brain", "qsense.surfaces.Surface")
+        origin = check_points("sphere_origin", check_array("sphere_origin",
+                                                           self.sphere_origin), n=1)[0]
+        radius = check_distance("sphere_radius", self.sphere_radius, low_open=True,
+                                high=0.5, what="a head")
+        t = check_rigid("head_mri_t", self.head_mri_t)
+        if self.subject is not None:
+            validate_type(self.subject, str, "subject")
+        object.__setattr__(self, "sphere_origin", origin)
+        object.__setattr__(self, "sphere_radius", radius)
+        object.__setattr__(self, "head_mri_t", t)
 
     @property
     def bem(self):
@@ -90,9 +110,9 @@ class Head:
             (Sarvas 1987), so this radius only bounds where sources may be.
         """
         radius = check_distance("radius", radius, low_open=True, high=0.5, what="a head")
-        origin = check_points("origin", origin, n=1)[0]
-        brain_radius = (0.9 * radius if brain_radius is None else
-                        check_number("brain_radius", brain_radius, unit="m"))
+        origin = check_points("origin", check_array("origin", origin, unit="m"), n=1)[0]
+        brain_radius = (0.9 * radius if brain_radius is None else check_distance(
+            "brain_radius", brain_radius, low_open=True, high=0.5, what="a head"))
         if not (0 < brain_radius <= radius):
             raise ValueError(
                 f"brain_radius must be in (0, radius={radius}] m, got {brain_radius!r}"
@@ -158,13 +178,15 @@ class Head:
         return np.linalg.inv(self.head_mri_t)
 
     def scalp_distance(self, points) -> np.ndarray:
-        """Signed distance of points (head frame, m) to the scalp: > 0 outside."""
-        return self.scalp.signed_distance(points)
+        """Signed distance of points (head frame, m; shape (n, 3) or (3,)) to the scalp:
+        > 0 outside."""
+        return self.scalp.signed_distance(_check_query_points(points))
 
     def brain_distance(self, points) -> np.ndarray:
-        """Signed distance of points to the boundary of the source region (inner
-        skull, or the conductor sphere): < 0 inside."""
-        return self.brain.signed_distance(points)
+        """Signed distance of points (head frame, m; shape (n, 3) or (3,)) to the
+        boundary of the source region (inner skull, or the conductor sphere): < 0
+        inside."""
+        return self.brain.signed_distance(_check_query_points(points))
 
     def __repr__(self):
         return (
@@ -172,6 +194,14 @@ class Head:
             f"{np.round(self.sphere_origin * 1e3, 1).tolist()} mm, radius "
             f"{self.sphere_radius * 1e3:.1f} mm>"
         )
+
+
+def _check_query_points(points) -> np.ndarray:
+    """Points for a distance query: finite, shape (n, 3) or (3,) (kept as given)."""
+    a = check_array("points", points, unit="m")
+    if a.ndim not in (1, 2) or a.shape[-1] != 3:
+        raise ValueError(f"points must have shape (n, 3) or (3,), got {a.shape}")
+    return a
 
 
 def _mne_data() -> Path:

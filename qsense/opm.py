@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ._checks import validate_type
 from .opm_response import _AXES, cell_points, opm_response
 from .sensors.opm import OPM_MODELS, OPMModel, OPMPreset, get_opm_model
 
@@ -59,11 +60,12 @@ def sensor_frames_from_array(array):
     channel_sign : numpy.ndarray, shape (n_channels,) float: +-1
     mode : str
     """
-    presets = getattr(array, "channel_presets", None)
-    if presets is None or not all(isinstance(p, OPMPreset) for p in presets):
-        kind = getattr(array, "kind", None)
+    from .sensor_array import SensorArray
+
+    validate_type(array, SensorArray, "array", "qsense.SensorArray")
+    if not all(isinstance(p, OPMPreset) for p in array.channel_presets):
         raise ValueError(f"array.kind must be 'opm' (every channel an OPM preset), got "
-                         f"{kind!r}")
+                         f"{array.kind!r}")
     R = np.asarray(array.dev_head_t)[:3, :3]
     ex = array.loc[:, 3:6] @ R.T
     ez = array.orientations
@@ -125,6 +127,16 @@ def simulate_array_recording(array, field, sfreq, *, model=None, **kwargs):
     xarray.DataArray, shape (channel, time), tesla
     """
     ids, pos, frames, ch_axis, ch_sign, mode = sensor_frames_from_array(array)
+    if "mode" in kwargs:
+        raise TypeError(f"mode={kwargs['mode']!r} cannot be given: it follows from the "
+                        f"array's channels per sensor ({mode!r})")
+    try:
+        n_field = np.shape(field)[0] if np.ndim(field) >= 1 else None
+    except ValueError:  # ragged: opm_response says what is wrong
+        n_field = None
+    if n_field is not None and n_field != len(ids):
+        raise ValueError(f"field must hold one row per physical sensor of the array "
+                         f"({len(ids)}, ordered by sensor_index), got {n_field}")
     if model is None:
         models = {p.bloch for p in array.channel_presets}
         if len(models) != 1 or None in models:

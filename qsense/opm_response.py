@@ -21,22 +21,28 @@ import xarray as xr
 
 from forward_models import opm as _opm
 
+from ._checks import check_array, check_bool, check_int, check_int_array
 from .sensors.opm import OPMModel, get_opm_model
 
 _AXES = ("x", "y", "z")
 _MODE_AXES = {"single": (1,), "dual": (0, 1), "triaxial": (0, 1, 2)}
+_MAX_SUBSTEPS = 10_000
+"""Most integration sub-steps per sample a caller may ask for (the closed loop may raise
+the number further for stability)."""
 
 __all__ = ["opm_response", "cell_points"]
 
 
 # ----------------------------------------------------------------------------- helpers
-def _checked(value, shape, message, *, finite_message=None, valid=None) -> np.ndarray:
+def _checked(name, value, shape, message, *, finite_message=None, valid=None
+             ) -> np.ndarray:
     """``value`` as a float array of ``shape`` (None: any size), finite, passing ``valid``.
 
-    Raises ``ValueError(message)`` for a wrong shape and ``ValueError(finite_message or
+    Raises a TypeError naming ``name`` for anything but real numbers,
+    ``ValueError(message)`` for a wrong shape and ``ValueError(finite_message or
     message)`` otherwise; ``{got}`` in a message stands for the shape found.
     """
-    a = np.asarray(value, dtype=float)
+    a = check_array(name, value, finite=False)
     if a.ndim != len(shape) or any(
             w is not None and g != w for g, w in zip(a.shape, shape, strict=True)):
         raise ValueError(message.replace("{got}", str(a.shape)))
@@ -47,7 +53,7 @@ def _checked(value, shape, message, *, finite_message=None, valid=None) -> np.nd
 
 def _as_frames(frames, n=None) -> np.ndarray:
     want = f"({n}, 3, 3)" if n is not None else "(n_sensors, 3, 3)"
-    F = _checked(frames, (n, 3, 3), f"frames must have shape {want}, got {{got}}",
+    F = _checked("frames", frames, (n, 3, 3), f"frames must have shape {want}, got {{got}}",
                  finite_message="frames must be finite")
     err = np.abs(F @ np.swapaxes(F, 1, 2) - np.eye(3)).max()
     if err > 1e-6:
@@ -112,7 +118,7 @@ def _check_mode(m, mode):
 
 def _check_field(field) -> np.ndarray:
     """The true field as (n, K, 3, T) tesla."""
-    B = np.asarray(field, dtype=float)
+    B = check_array("field", field, finite=False, unit="T")
     if B.ndim == 3:
         B = B[:, None]
     if B.ndim != 4 or B.shape[2] != 3:
@@ -136,7 +142,8 @@ def _check_field(field) -> np.ndarray:
 
 def _check_sfreq(sfreq, m, closed_loop) -> float:
     """Checks the sampling rate against the bandwidth asked for; returns that bandwidth."""
-    if not isinstance(sfreq, (int, float, np.floating, np.integer)) or not np.isfinite(sfreq) \
+    if isinstance(sfreq, bool | np.bool_) or not isinstance(
+            sfreq, (int, float, np.floating, np.integer)) or not np.isfinite(sfreq) \
             or sfreq <= 0:
         raise ValueError(f"sfreq must be a finite number > 0 (Hz), got {sfreq!r}")
     bw = m.closed_loop_bandwidth if closed_loop else m.bandwidth
@@ -153,7 +160,7 @@ def _true_frames(frames, orientation_error, n) -> np.ndarray:
     F = _as_frames(frames, n)
     if orientation_error is None:
         return F
-    oe = _checked(orientation_error, (n, 3),
+    oe = _checked("orientation_error", orientation_error, (n, 3),
                   f"orientation_error must be finite, shape ({n}, 3), got {{got}}")
     Rerr = np.asarray(_opm.rotation_from_rotvec(oe))  # (n, 3, 3)
     return np.einsum("nab,nkb->nka", Rerr, F)  # rotate each axis vector
@@ -162,7 +169,7 @@ def _true_frames(frames, orientation_error, n) -> np.ndarray:
 def _check_gain(gain_error, n) -> np.ndarray:
     if gain_error is None:
         return np.ones((n, 3))
-    ge = _checked(gain_error, (n, 3),
+    ge = _checked("gain_error", gain_error, (n, 3),
                   f"gain_error must be finite, > -1, shape ({n}, 3); got shape {{got}}",
                   valid=lambda g: np.all(g > -1))
     return 1.0 + ge
@@ -175,18 +182,20 @@ def _check_crosstalk(crosstalk, positions, F_true, m, n):
             raise ValueError(f"crosstalk must be None, 'dipole' or an array, got {crosstalk!r}")
         if positions is None:
             raise ValueError("positions (n_sensors, 3) are required for crosstalk='dipole'")
-        pos = _checked(positions, (n, 3), f"positions must be finite with shape ({n}, 3), "
-                       "got {got}")
+        pos = _checked("positions", positions, (n, 3),
+                       f"positions must be finite with shape ({n}, 3), got {{got}}")
         return np.asarray(_opm.coil_crosstalk_matrix(pos, F_true, m.coil_radius))
     if crosstalk is None:
         return None
-    return _checked(crosstalk, (n, 3, n, 3), f"crosstalk must have shape ({n}, 3, {n}, 3), "
-                    "got {got}", finite_message="crosstalk must be finite")
+    return _checked("crosstalk", crosstalk, (n, 3, n, 3),
+                    f"crosstalk must have shape ({n}, 3, {n}, 3), got {{got}}",
+                    finite_message="crosstalk must be finite")
 
 
 def _check_weights(cell_weights, K) -> np.ndarray:
     w = np.full(K, 1.0 / K) if cell_weights is None else cell_weights
-    return _checked(w, (K,), f"cell_weights must be finite, shape ({K},), summing to 1",
+    return _checked("cell_weights", w, (K,),
+                    f"cell_weights must be finite, shape ({K},), summing to 1",
                     valid=lambda a: abs(a.sum() - 1) <= 1e-9)
 
 
@@ -212,7 +221,18 @@ def _static_compensation(field_zeroing, b0, X, m):
 
 
 def _check_noise(noise, seed, sensor_ids, m, mode, n):
-    """(density T/sqrt(Hz), sensor ids) of the sensor noise, or (None, None) without."""
+    """(density T/sqrt(Hz), sensor ids) of the sensor noise, or (None, None) without.
+
+    ``seed`` and ``sensor_ids`` are checked whenever given: each sensor's noise stream is
+    seeded by (seed, its id), so ids must be whole, >= 0 and all different (two sensors
+    with one id would get the same noise)."""
+    noise = check_bool("noise", noise)
+    if seed is not None:
+        seed = check_int("seed", seed, low=0)
+    ids = np.arange(n) if sensor_ids is None else check_int_array(
+        "sensor_ids", sensor_ids, low=0, unique=True)
+    if ids.shape != (n,):
+        raise ValueError(f"sensor_ids must have shape ({n},), got {ids.shape}")
     if not noise:
         return None, None
     if seed is None:
@@ -220,9 +240,6 @@ def _check_noise(noise, seed, sensor_ids, m, mode, n):
     from qsense.sensors import get_preset
 
     dens = get_preset(m.name).noise_floor * m.penalty(mode)
-    ids = np.arange(n) if sensor_ids is None else np.asarray(sensor_ids, int)
-    if ids.shape != (n,):
-        raise ValueError(f"sensor_ids must have shape ({n},), got {ids.shape}")
     return dens, ids
 
 
@@ -233,6 +250,7 @@ def _check_response_inputs(field, sfreq, frames, positions, *, model, mode, gain
     them into the kernel's arrays; see :class:`_ResponseInputs`."""
     m = get_opm_model(model)
     mode = _check_mode(m, mode)
+    closed_loop = check_bool("closed_loop", closed_loop)
     B = _check_field(field)
     n, K = B.shape[:2]
     bw = _check_sfreq(sfreq, m, closed_loop)
@@ -242,9 +260,7 @@ def _check_response_inputs(field, sfreq, frames, positions, *, model, mode, gain
     X = _check_crosstalk(crosstalk, positions, F_true, m, n)
     w = _check_weights(cell_weights, K)
     sc = _static_compensation(field_zeroing, np.einsum("k,nka->na", w, Bp[:, :, 0]), X, m)
-    ns = int(n_substeps)
-    if ns < 1:
-        raise ValueError(f"n_substeps must be >= 1, got {n_substeps!r}")
+    ns = check_int("n_substeps", n_substeps, low=1, high=_MAX_SUBSTEPS)
     dens, ids = _check_noise(noise, seed, sensor_ids, m, mode, n)
     return _ResponseInputs(
         model=m, mode=mode, closed_loop=bool(closed_loop), sfreq=sfreq, bandwidth=bw,
@@ -405,8 +421,9 @@ def cell_points(positions, frames, model="quspin_gen2", order=2):
     weights : numpy.ndarray, shape (order**3,)
     """
     m = get_opm_model(model)
-    pos = _checked(positions, (None, 3), "positions must be finite with shape (n_sensors, 3), "
-                   "got {got}")
+    order = check_int("order", order, low=1, high=5)
+    pos = _checked("positions", positions, (None, 3),
+                   "positions must be finite with shape (n_sensors, 3), got {got}")
     F = _as_frames(frames, pos.shape[0])
     off, w = _opm.cell_integration_points(m.cell_size, order)
     return pos[:, None, :] + np.einsum("ka,nab->nkb", off, F), w

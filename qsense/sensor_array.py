@@ -5,16 +5,28 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import sensors as _sensors
-from .coils import CoilPoints, channel_coil_points, coil_definition
+from ._checks import (
+    check_array,
+    check_int_array,
+    check_number,
+    check_per_item,
+    check_rigid,
+    validate_type,
+)
+from .coils import CoilPoints, _accuracy, channel_coil_points, coil_definition
 
 __all__ = ["SensorArray"]
 
 _MAX_DEVICE_RADIUS = 1.0  # m: no wearable or helmet channel is a metre from the origin
+_MAX_NOISE = 1e-5
+"""T/sqrt(Hz): no sensor's white floor comes near (NV wide-field pixels: ~4e-8); a larger
+value is a unit error (fT/sqrt(Hz) passed as T/sqrt(Hz))."""
 _PRESET_RECORD = "qsense sensor presets: "
 """Prefix of the line of ``info["description"]`` that records the channels whose preset
 their coil type alone does not say (NV sensors are point magnetometers, coil type 2000,
@@ -79,21 +91,24 @@ class SensorArray:
     presets: tuple = None
 
     def __post_init__(self):
-        names = tuple(self.names) if not isinstance(self.names, str) else None
+        try:
+            names = None if isinstance(self.names, str) else tuple(self.names)
+        except TypeError:
+            names = None
         if names is None or not all(isinstance(n, str) for n in names):
-            raise TypeError("names must be a sequence of str")
+            raise TypeError(f"names must be a sequence of str, got {self.names!r:.80}")
         n = len(names)
         if n == 0:
             raise ValueError("names is empty: a SensorArray needs at least one channel")
         if len(set(names)) != n:
             dup = sorted({x for x in names if names.count(x) > 1})
             raise ValueError(f"names must be unique; duplicated: {dup[:5]}")
-        coil_types = _readonly(self.coil_types, int)
+        coil_types = _readonly(check_int_array("coil_types", self.coil_types), int)
         if coil_types.shape != (n,):
             raise ValueError(f"coil_types must have shape ({n},), got {coil_types.shape}")
         for ct in np.unique(coil_types):
             coil_definition(int(ct), "normal")  # raises for an unknown coil type
-        loc = _readonly(self.loc)
+        loc = _readonly(check_array("loc", self.loc, finite=False, unit="m"))
         if loc.shape != (n, 12):
             raise ValueError(f"loc must have shape ({n}, 12), got {loc.shape}")
         if not np.all(np.isfinite(loc)):
@@ -124,15 +139,12 @@ class SensorArray:
             )
         dev_head_t = np.eye(4) if self.dev_head_t is None else self.dev_head_t
         if isinstance(dev_head_t, dict):  # an mne.transforms.Transform
+            if "trans" not in dev_head_t:
+                raise TypeError("dev_head_t must be a 4x4 matrix or an "
+                                f"mne.transforms.Transform, got a dict with keys "
+                                f"{sorted(dev_head_t)[:5]}")
             dev_head_t = dev_head_t["trans"]
-        dev_head_t = _readonly(dev_head_t)
-        if dev_head_t.shape != (4, 4) or not np.all(np.isfinite(dev_head_t)):
-            raise ValueError(f"dev_head_t must be a finite 4x4 matrix, got {dev_head_t!r}")
-        rot = dev_head_t[:3, :3]
-        if np.max(np.abs(rot @ rot.T - np.eye(3))) > 1e-5 or np.any(
-            dev_head_t[3] != [0, 0, 0, 1]
-        ):
-            raise ValueError("dev_head_t must be a rigid transform (rotation + translation)")
+        dev_head_t = _readonly(check_rigid("dev_head_t", dev_head_t))
         if np.linalg.norm(dev_head_t[:3, 3]) >= _MAX_DEVICE_RADIUS:
             raise ValueError(
                 f"dev_head_t translation must be in metres, got {dev_head_t[:3, 3]}"
@@ -140,12 +152,14 @@ class SensorArray:
         sensor_index = (
             np.arange(n) if self.sensor_index is None else np.asarray(self.sensor_index)
         )
-        sensor_index = _readonly(sensor_index, int)
+        sensor_index = _readonly(check_int_array("sensor_index", sensor_index), int)
         if sensor_index.shape != (n,):
             raise ValueError(f"sensor_index must have shape ({n},), got {sensor_index.shape}")
         presets = _resolve_presets(self.sensor, self.presets, coil_types, names)
         families = sorted({p.kind for p in presets})
         kind = families[0] if len(families) == 1 else "mixed"
+        if self.kind is not None:
+            validate_type(self.kind, str, "kind")
         if self.kind is not None and self.kind != kind:
             raise ValueError(f"kind={self.kind!r} does not match the channels' presets, "
                              f"which are {kind!r} sensors")
@@ -153,9 +167,13 @@ class SensorArray:
         noise = (
             np.array([p.noise_floor for p in presets]) if self.noise is None else self.noise
         )
-        noise = _readonly(np.broadcast_to(np.asarray(noise, dtype=float), (n,)))
+        noise = _readonly(check_per_item("noise", noise, n, unit="T/sqrt(Hz)"))
         if not np.all(np.isfinite(noise)) or np.any(noise <= 0):
             raise ValueError(f"noise must be finite and > 0 (T/sqrt(Hz)), got {noise}")
+        if np.any(noise > _MAX_NOISE):
+            raise ValueError(f"noise must be in T/sqrt(Hz) (T/(m sqrt(Hz)) for planar "
+                             f"gradiometers); got up to {noise.max():g}, above "
+                             f"{_MAX_NOISE:g}. Were fT/sqrt(Hz) passed as T/sqrt(Hz)?")
         for field, value in (
             ("names", names),
             ("coil_types", coil_types),
@@ -216,6 +234,7 @@ class SensorArray:
 
     def coil_points(self, accuracy: str = "normal") -> CoilPoints:
         """All integration points in the head frame (see :class:`qsense.coils.CoilPoints`)."""
+        _accuracy(accuracy)  # a clear error before the cache sees an unhashable value
         return _coil_points_cached(self, accuracy)
 
     def coil_geometry(self, accuracy: str = "normal"):
@@ -280,8 +299,7 @@ class SensorArray:
         import mne
         from mne.io.constants import FIFF
 
-        if not (np.isfinite(sfreq) and sfreq > 0):
-            raise ValueError(f"sfreq must be finite and > 0 Hz, got {sfreq!r}")
+        sfreq = check_number("sfreq", sfreq, low=0.0, low_open=True, unit="Hz")
         planar = self.is_planar_gradiometer
         ch_types = ["grad" if p else "mag" for p in planar]
         info = mne.create_info(list(self.names), float(sfreq), ch_types)
@@ -326,6 +344,11 @@ class SensorArray:
 
         if not isinstance(info, mne.Info):
             raise TypeError(f"info must be an mne.Info, got {type(info).__name__}")
+        if sensor is not None:
+            validate_type(sensor, (str, _sensors.SensorPreset), "sensor",
+                          "preset name (str) or qsense.sensors.SensorPreset")
+        if kind is not None:
+            validate_type(kind, str, "kind")
         picks = mne.pick_types(info, meg=True, ref_meg=False, exclude=())
         if len(picks) == 0:
             raise ValueError("info has no MEG channels")
@@ -358,6 +381,12 @@ class SensorArray:
 def _resolve_presets(sensor, presets, coil_types, names) -> tuple:
     """One :class:`~qsense.sensors.SensorPreset` per channel (see SensorArray)."""
     n = len(names)
+    given_presets = presets
+    for arg, value in (("sensor", sensor), ("presets", presets)):
+        if not (value is None or isinstance(value, str | _sensors.SensorPreset)
+                or np.iterable(value)):
+            raise TypeError(f"{arg} must be a preset name, a SensorPreset or one of them "
+                            f"per channel, got {value!r}")
     if presets is None and isinstance(sensor, _sensors.SensorPreset):
         presets = (sensor,) * n
     elif presets is None and isinstance(sensor, str) and sensor in _sensors.PRESETS:
@@ -369,6 +398,14 @@ def _resolve_presets(sensor, presets, coil_types, names) -> tuple:
             return tuple(_sensors.preset_for_coil(ct) for ct in coil_types)
         except ValueError as err:
             raise ValueError(f"sensor={sensor!r} is not a preset: {err}") from None
+    arg = "sensor" if given_presets is None else "presets"
+    presets = tuple(presets)
+    for i, p in enumerate(presets):
+        try:
+            _sensors.get_preset(p)
+        except (TypeError, ValueError) as err:
+            channel = f"channel {names[i]!r}" if i < n else f"entry {i}"
+            raise type(err)(f"{arg} ({channel}): {err}") from None
     presets = tuple(_sensors.get_preset(p) for p in presets)
     if len(presets) != n:
         raise ValueError(f"presets must name one preset per channel ({n}), got "
@@ -407,8 +444,23 @@ def _read_preset_record(description) -> dict:
     out = {}
     for line in (description or "").splitlines():
         if line.startswith(_PRESET_RECORD):
-            for preset, chans in json.loads(line[len(_PRESET_RECORD):]).items():
-                p = _sensors.get_preset(preset)
+            try:
+                record = json.loads(line[len(_PRESET_RECORD):])
+            except ValueError as err:
+                raise ValueError(f'info["description"] holds a damaged qsense preset '
+                                 f"record ({err}): {line[:120]!r}") from None
+            if not isinstance(record, dict) or not all(
+                    isinstance(k, str) and isinstance(v, list)
+                    and all(isinstance(c, str) for c in v) for k, v in record.items()):
+                raise ValueError(f'info["description"] holds a damaged qsense preset '
+                                 f"record (expected preset -> channel names): "
+                                 f"{line[:120]!r}")
+            for preset, chans in record.items():
+                try:
+                    p = _sensors.get_preset(preset)
+                except ValueError as err:
+                    raise ValueError(f'info["description"] records preset {preset!r} for '
+                                     f"channels {chans[:3]}: {err}") from None
                 out.update(dict.fromkeys(chans, p))
     return out
 
@@ -419,20 +471,38 @@ def _coil_points_cached(array: SensorArray, accuracy: str) -> CoilPoints:
 
 
 def _pick_indices(names, picks) -> np.ndarray:
-    if isinstance(picks, str):
+    if isinstance(picks, str | numbers.Integral) and not isinstance(picks, bool):
         picks = [picks]
-    arr = np.asarray(picks)
+    if picks is None or isinstance(picks, dict | set | bool) or not np.iterable(picks):
+        raise TypeError(f"picks must be channel indices, a boolean mask or channel names, "
+                        f"got {picks!r:.80}")
+    try:
+        arr = np.asarray(list(picks))
+    except ValueError:  # ragged
+        arr = np.asarray(None)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"picks must be a non-empty 1-D sequence, got {picks!r:.80}")
+    if arr.dtype.kind not in "biuUS":
+        raise TypeError(f"picks must be channel indices, a boolean mask or channel names, "
+                        f"got {picks!r:.80}")
     if arr.dtype == bool:
         if arr.shape != (len(names),):
-            raise ValueError(f"a boolean pick must have shape ({len(names)},), got {arr.shape}")
+            raise ValueError(f"picks as a boolean mask must have shape ({len(names)},), "
+                             f"got {arr.shape}")
+        if not arr.any():
+            raise ValueError("picks selects no channel (a boolean mask of all False)")
         return np.flatnonzero(arr)
     if arr.dtype.kind in "US":
         lookup = {n: i for i, n in enumerate(names)}
         missing = [p for p in arr.tolist() if p not in lookup]
         if missing:
             raise ValueError(f"picks name channels that do not exist: {missing[:5]}")
+        if len(set(arr.tolist())) != len(arr):
+            raise ValueError(f"picks must not repeat a channel, got {picks!r:.80}")
         return np.array([lookup[p] for p in arr.tolist()], dtype=int)
     idx = arr.astype(int)
     if np.any((idx < -len(names)) | (idx >= len(names))):
         raise ValueError(f"picks out of range for {len(names)} channels: {idx}")
+    if len(np.unique(idx % len(names))) != len(idx):
+        raise ValueError(f"picks must not repeat a channel, got {picks!r:.80}")
     return idx

@@ -8,11 +8,23 @@ from pathlib import Path
 
 import numpy as np
 
-from ._checks import check_distance, check_points, validate_type
+from ._checks import (
+    check_array,
+    check_bool,
+    check_distance,
+    check_number,
+    check_option,
+    check_points,
+    check_rigid,
+    check_same_head,
+    validate_type,
+)
 from .head import Head
 
 __all__ = ["SourceSpace", "volume", "cortex", "points", "from_mne", "superficial_tangential",
            "CORTEX_SPACINGS"]
+
+KINDS = ("volume", "surface", "discrete")
 
 CORTEX_SPACINGS = {"ico2": 162, "ico3": 642, "ico4": 2562, "ico5": 10242}
 """Cortical decimations: vertices per hemisphere. fsaverage5 is an ico-5 subdivision
@@ -49,14 +61,18 @@ class SourceSpace:
     mne_src: object = None
 
     def __post_init__(self):
-        pos = np.array(self.positions, dtype=float)
+        check_option("kind", self.kind, KINDS)
+        object.__setattr__(self, "head_mri_t", check_rigid("head_mri_t", self.head_mri_t))
+        if self.subject is not None:
+            validate_type(self.subject, str, "subject")
+        pos = np.array(check_array("positions", self.positions, finite=False, unit="m"))
         if pos.ndim != 2 or pos.shape[1] != 3 or len(pos) == 0:
             raise ValueError(f"positions must have shape (n_sources, 3), got {pos.shape}")
         check_points("positions", pos)
         pos.flags.writeable = False
         object.__setattr__(self, "positions", pos)
         if self.normals is not None:
-            nn = np.array(self.normals, dtype=float)
+            nn = np.array(check_array("normals", self.normals, finite=False))
             if nn.shape != pos.shape:
                 raise ValueError(f"normals must have shape {pos.shape}, got {nn.shape}")
             norm = np.linalg.norm(nn, axis=1)
@@ -154,16 +170,21 @@ def points(positions, head: Head, normals=None) -> SourceSpace:
     normals : array_like, shape (n, 3), optional
         Orientations for fixed-orientation use.
     """
+    return _points(positions, head, normals, "positions")
+
+
+def _points(positions, head, normals, name) -> SourceSpace:
+    """:func:`points`, with ``name`` for the positions' argument in messages."""
     _check_head(head)
-    pos = np.atleast_2d(np.asarray(positions, dtype=float))
-    if pos.ndim != 2 or pos.shape[1] != 3:
-        raise ValueError(f"positions must have shape (n, 3), got {pos.shape}")
-    check_points("positions", pos)
+    pos = np.atleast_2d(check_array(name, positions, finite=False, unit="m"))
+    if pos.ndim != 2 or pos.shape[1] != 3 or len(pos) == 0:
+        raise ValueError(f"{name} must have shape (n, 3), got {pos.shape}")
+    check_points(name, pos)
     d = head.brain_distance(pos)
     if np.any(d >= 0):
         i = int(np.argmax(d))
         raise ValueError(
-            f"positions must lie inside the conductor; source {i} at {pos[i].tolist()} m is "
+            f"{name} must lie inside the conductor; source {i} at {pos[i].tolist()} m is "
             f"{d[i] * 1e3:.1f} mm outside it"
         )
     return SourceSpace("discrete", pos, normals, head.head_mri_t, head.subject, "points")
@@ -199,10 +220,11 @@ def superficial_tangential(src: SourceSpace, head: Head, *, max_depth: float = 0
     if src.normals is None:
         raise ValueError(f"src must have normals (a cortex); got a {src.kind} source space "
                          f"without them")
-    if not (np.isfinite(max_depth) and 0 < max_depth < 0.2):
-        raise ValueError(f"max_depth must be in metres, in (0, 0.2), got {max_depth!r}")
-    if not (np.isfinite(min_tangential) and 0 <= min_tangential <= 1):
-        raise ValueError(f"min_tangential must lie in [0, 1], got {min_tangential!r}")
+    check_same_head("src", src, head)
+    max_depth = check_distance("max_depth", max_depth, low_open=True, high=0.2,
+                               what="a depth below the conductor sphere")
+    min_tangential = check_number("min_tangential", min_tangential, low=0.0, high=1.0)
+    upper = check_bool("upper", upper)
     out = src.positions - head.sphere_origin
     dist = np.linalg.norm(out, axis=1)
     tangential = 1 - np.abs(np.sum(out * src.normals, axis=1)) / dist
@@ -314,10 +336,7 @@ def cortex(head: Head, spacing: str = "ico4") -> SourceSpace:
             f"cortex sources need the fsaverage head (got head {head.name!r}); use "
             "qsense.sources.volume for a sphere"
         )
-    if spacing not in CORTEX_SPACINGS:
-        raise ValueError(
-            f"spacing={spacing!r} is not allowed; use one of {list(CORTEX_SPACINGS)}"
-        )
+    check_option("spacing", spacing, list(CORTEX_SPACINGS))
     n = CORTEX_SPACINGS[spacing]
     spaces = []
     for (rr, tris), hemi_id in zip(_white_surfaces(), (101, 102), strict=True):

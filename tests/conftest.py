@@ -28,3 +28,19 @@ def fsaverage_sphere():
     import qsense as qs
 
     return qs.Head.fsaverage(conductor="sphere")
+
+
+@pytest.fixture
+def count_solutions(monkeypatch):
+    """Calls of ``mne.make_bem_solution`` (one entry each) while the test runs."""
+    import mne
+
+    calls = []
+    real = mne.make_bem_solution
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mne, "make_bem_solution", counting)
+    return calls

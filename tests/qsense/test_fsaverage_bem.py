@@ -391,19 +391,6 @@ def test_fitted_sphere_close_to_bem_on_top(bem3, physics_case):
 
 
 # ------------------------------------------------------------------- must-show 4: cache
-@pytest.fixture
-def count_solutions(monkeypatch):
-    calls = []
-    real = mne.make_bem_solution
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(mne, "make_bem_solution", counting)
-    return calls
-
-
 def _only_cache_file(d):
     files = sorted(Path(d).glob("*.npz"))
     assert len(files) == 1, files

@@ -444,9 +444,8 @@ def test_the_valid_value_is_accepted(target):
     target.call(target.good)
 
 
-# Positions given as a str or a dict reach np.asarray(..., dtype=float) in files outside
-# this change (qsense._checks.check_points, used by Head.sphere; qsense.sources.points;
-# qsense.budget's freqs check), whose message does not name the argument.
+# Once gaps in other modules (a str or a dict reaching np.asarray(..., dtype=float), a
+# str radius passed to float()); now closed, and kept as cases.
 KNOWN_GAPS = [
     ("Head.sphere:origin", lambda: qs.Head.sphere(origin="abc"), "origin"),
     ("sources.points:positions", lambda: sources.points({"x": 1}, HEAD), "positions"),
@@ -456,10 +455,8 @@ KNOWN_GAPS = [
 ]
 
 
-@pytest.mark.xfail(reason="in files outside this change (qsense/_checks.py, head.py, "
-                          "sources.py, budget.py)", strict=False)
 @pytest.mark.parametrize("call, arg", [g[1:] for g in KNOWN_GAPS], ids=[g[0] for g in KNOWN_GAPS])
-def test_known_gaps_outside_this_change(call, arg):
+def test_former_gaps_name_the_argument(call, arg):
     with pytest.raises((ValueError, TypeError)) as info:
         call()
     assert names(arg, str(info.value)), str(info.value)
