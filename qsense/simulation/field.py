@@ -8,11 +8,12 @@ rows:
   what an ideal sensor reports (the numbers ``mne.simulation.simulate_raw`` gives on the
   same forward);
 * **the 3-component field in each OPM cell**, for sensors simulated with the SERF Bloch
-  model, so that it sees the off-axis components too. A virtual triaxial point
-  magnetometer (MNE coil type 2000) sits at every integration point of the sensor's
-  first channel (its coil definition in MNE's ``coil_def.dat``), along head-frame x, y,
-  z; the three components are averaged with the coil definition's weights. The Bloch
-  model then sees the cell-averaged field (see ``docs/simulation.md``).
+  model, so that it sees the off-axis components too: virtual point magnetometers (MNE
+  coil type 2000) along the three axes of each sensor's pump frame sit at the
+  integration points of the channel that reads that axis (:func:`cell_array`); each
+  component is averaged with the coil definition's weights. The Bloch model sees the
+  cell-averaged field (see ``docs/simulation.md``); in the small-signal limit each
+  channel reads exactly what its coil definition reads.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import xarray as xr
 
 from ..forward import leadfield
+from ..opm import sensor_frames_from_array
 from ..sensor_array import SensorArray
 from ..sensors.opm import OPMPreset
 from ..sources import SourceSpace
@@ -32,8 +34,6 @@ __all__ = ["SourceField", "true_field", "bloch_groups", "cell_array"]
 
 ACCURACY = "accurate"
 """Coil integration accuracy of every lead field here (as ``mne.make_forward_solution``)."""
-
-_HEAD_AXES = np.eye(3)
 
 
 def bloch_groups(array: SensorArray) -> list:
@@ -53,7 +53,15 @@ def bloch_groups(array: SensorArray) -> list:
 
 
 def cell_array(array: SensorArray):
-    """The virtual triaxial point magnetometers inside the cells of an OPM array.
+    """The virtual point magnetometers inside the cells of an OPM array.
+
+    For each physical sensor and each axis of its pump frame
+    (:func:`qsense.opm.sensor_frames_from_array`), point magnetometers (MNE coil type
+    2000) along that axis sit at the integration points of the channel that reads it
+    (its coil definition, "accurate"), or of the sensor's first channel for an axis no
+    channel reads. Averaged with the coil definition's weights, the component of the
+    cell field along each read axis is then exactly what that channel's coil definition
+    reads.
 
     Parameters
     ----------
@@ -63,33 +71,38 @@ def cell_array(array: SensorArray):
     Returns
     -------
     virtual : SensorArray
-        Coil type 2000, three channels (head-frame x, y, z) at each integration point of
-        each sensor's first channel; sensors in sorted ``sensor_index`` order (the order
-        :func:`qsense.opm.simulate_array_recording` expects).
-    weights : ndarray, shape (n_sensors, K)
-        The coil definition's weights of each point (K points per sensor).
+        ``n_sensors * 3 * K`` channels, sensors in sorted ``sensor_index`` order (the
+        order :func:`qsense.opm.simulate_array_recording` expects), then pump axes
+        x, y, z, then points.
+    weights : ndarray, shape (n_sensors, 3, K)
+        The coil definition's weight of each point.
+    frames : ndarray, shape (n_sensors, 3, 3)
+        Pump frames (rows x_p, y_p, z_p in the head frame).
     """
+    ids, _, frames, ch_axis, _, _ = sensor_frames_from_array(array)
     cp = array.coil_points(ACCURACY)
-    ids = np.unique(array.sensor_index)
-    firsts = [int(np.flatnonzero(array.sensor_index == s)[0]) for s in ids]
-    counts = {int(np.sum(cp.segments == c)) for c in firsts}
-    if len(counts) != 1:
-        raise ValueError(f"the OPM sensors of array have different coil definitions "
-                         f"({sorted(counts)} integration points); simulate them separately")
     names, locs, weights = [], [], []
-    # frames whose ez is head x, y, z (ex, ey complete a right-handed frame)
-    frames = [np.stack([_HEAD_AXES[(a + 1) % 3], _HEAD_AXES[(a + 2) % 3], _HEAD_AXES[a]])
-              for a in range(3)]
-    for s, c in zip(ids, firsts, strict=True):
-        sel = np.flatnonzero(cp.segments == c)
-        weights.append(cp.weights[sel])
-        for k, r in enumerate(cp.points[sel]):
-            for a, ax in enumerate("xyz"):
-                names.append(f"cell{int(s)}_{k}_{ax}")
-                locs.append(np.concatenate([r, frames[a].ravel()]))
+    for s, sid in enumerate(ids):
+        chans = np.flatnonzero(array.sensor_index == sid)
+        w_s = []
+        for a in range(3):
+            readers = [c for c in chans if ch_axis[c] == a]
+            sel = np.flatnonzero(cp.segments == (readers[0] if readers else chans[0]))
+            w_s.append(cp.weights[sel])
+            ex, ey, ez = frames[s][(a + 1) % 3], frames[s][(a + 2) % 3], frames[s][a]
+            for k, r in enumerate(cp.points[sel]):
+                names.append(f"cell{int(sid)}_{'xyz'[a]}{k}")
+                locs.append(np.concatenate([r, ex, ey, ez]))
+        if len({len(w) for w in w_s}) != 1:
+            raise ValueError(f"the channels of OPM sensor {int(sid)} have different coil "
+                             "definitions; simulate them separately")
+        weights.append(w_s)
+    if len({len(w[0]) for w in weights}) != 1:
+        raise ValueError("the OPM sensors of array have different coil definitions; "
+                         "simulate them separately")
     virtual = SensorArray(names=tuple(names), coil_types=np.full(len(names), 2000),
                           loc=np.array(locs), sensor="point")
-    return virtual, np.array(weights)
+    return virtual, np.array(weights), frames
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,22 +154,22 @@ class SourceField:
         self.groups = bloch_groups(array) if cells else []
         self._channels = None
         self._cells = []
-        self.cell_weights = []
         sub = None if active is None else _subspace(sources, active.indices)
         if active is not None and len(self.channel_index):
             picked = array.pick(self.channel_index)
             self._channels = _Rows(_gain(picked, head, sub, active))
         self.n_cells = []
         for _, idx in self.groups:
-            virtual, w = cell_array(array.pick(idx))
-            n_s, K = w.shape
+            virtual, w, frames = cell_array(array.pick(idx))
+            n_s, _, K = w.shape
             self.n_cells.append(n_s)
-            self.cell_weights.append(w)
             if active is None:
                 self._cells.append(None)
                 continue
-            g = _gain(virtual, head, sub, active).reshape(n_s, K, 3, -1)
-            self._cells.append(_Rows(np.einsum("skar,sk->sar", g, w).reshape(n_s * 3, -1)))
+            g = _gain(virtual, head, sub, active).reshape(n_s, 3, K, -1)
+            pump = np.einsum("sakr,sak->sar", g, w)  # pump-frame components
+            head_frame = np.einsum("sab,sar->sbr", frames, pump)  # B_head = F^T B_pump
+            self._cells.append(_Rows(head_frame.reshape(n_s * 3, -1)))
 
     def channels(self, start: int, stop: int) -> np.ndarray:
         """Ideal readings of the chosen channels for samples [start, stop), shape
