@@ -145,6 +145,14 @@ def response_plan(array, sensor_physics: bool = True, opm_options=None) -> Respo
     return ResponsePlan(groups, other, bw, opm_options, [array.pick(i) for _, i in groups])
 
 
+def respond_bloch(plan: ResponsePlan, cells, sfreq) -> list:
+    """Readings of the channels of each Bloch group (list of (n_group_channels, n)) from
+    the head-frame field in their cells (list of (n_sensors, 3, n))."""
+    return [simulate_array_recording(sub, c, sfreq, model=model, noise=False,
+                                     **plan.opm_options).values
+            for (model, _), sub, c in zip(plan.groups, plan.subarrays, cells, strict=True)]
+
+
 def respond(plan: ResponsePlan, array, channel_field, cells, sfreq) -> np.ndarray:
     """Readings of every channel, (n_channels, n), from the ideal readings of
     ``plan.other`` (n_other, n) and the cell fields of each Bloch group."""
@@ -152,9 +160,8 @@ def respond(plan: ResponsePlan, array, channel_field, cells, sfreq) -> np.ndarra
     out = np.empty((array.n_channels, n))
     if len(plan.other):
         out[plan.other] = first_order_lowpass(channel_field, sfreq, plan.bandwidth)
-    for (model, idx), sub, c in zip(plan.groups, plan.subarrays, cells, strict=True):
-        out[idx] = simulate_array_recording(sub, c, sfreq, model=model, noise=False,
-                                            **plan.opm_options).values
+    for (_, idx), r in zip(plan.groups, respond_bloch(plan, cells, sfreq), strict=True):
+        out[idx] = r
     return out
 
 

@@ -26,7 +26,7 @@ from .adc import as_adc, digitise
 from .currents import active_sources
 from .field import SourceField
 from .noise import BLOCK, SENSOR_NOISE_STREAM, NoiseSource
-from .physics import respond, response_plan
+from .physics import first_order_lowpass, respond_bloch, response_plan
 from .truth import decoded, truth_dataset, truth_fname, write_truth
 
 __all__ = ["simulate_raw", "DESCRIPTION_PREFIX"]
@@ -42,35 +42,53 @@ _LATER = ("arrives with the environment and head-movement work (issue 12 stays o
 class _Chain:
     """Samples of the simulated recording, computed chunk by chunk (see the module
     docstring). ``samples(start, stop)`` gives any range; the work is done in pieces
-    aligned on multiples of ``chunk`` samples, each with ``warmup`` samples of settling
-    before it for the sensors that have a state."""
+    aligned on multiples of ``chunk`` samples.
+
+    Sensors with a state start each window settled ``warmup`` samples before the samples
+    wanted. The Bloch-model OPMs are run in fixed blocks of their own (``bloch_block``
+    samples, whatever the chunking): their large longitudinal polarisation carries
+    rounding into the small readings at ~1e-11, so only the same windows give the same
+    numbers."""
 
     def __init__(self, array, plan, field, noise, adc, sfreq, n_times, chunk, progress):
         self.array, self.plan, self.field = array, plan, field
         self.noise, self.adc, self.sfreq = noise, adc, sfreq
         self.n_times, self.chunk = n_times, min(chunk, n_times)
         self.warmup = plan.warmup(sfreq)
+        self.bloch_block = min(BLOCK, 1 << (n_times - 1).bit_length())
+        self._bloch: dict[int, list] = {}
         self.bar = progress
         self._reached = 0  # last sample computed so far (progress)
 
-    def _window(self, a, e):
-        """Sensor readings of samples [a, e) (a window that starts settled)."""
-        chan = self.field.channels(a, e)
-        cells = self.field.cells(a, e)
-        if self.plan.groups:  # one length for every call: the Bloch kernel compiles once
-            n_fix = self.chunk + self.warmup
-            front = n_fix - (e - a) if a == 0 else 0
-            back = n_fix - (e - a) - front
-            cells = [np.pad(c, ((0, 0), (0, 0), (front, back)), mode="edge") for c in cells]
-            if len(self.plan.other):
-                chan = np.pad(chan, ((0, 0), (front, back)), mode="edge")
-            out = respond(self.plan, self.array, chan, cells, self.sfreq)
-            return out[:, front:front + e - a]
-        return respond(self.plan, self.array, chan, cells, self.sfreq)
+    def _bloch_readings(self, k):
+        """Readings of each Bloch group over fixed block ``k``; the Bloch kernel always
+        gets ``bloch_block + warmup`` samples (padded with the edge values), so it
+        compiles once."""
+        if k not in self._bloch:
+            B, W = self.bloch_block, self.warmup
+            s, e = k * B, min((k + 1) * B, self.n_times)
+            a = max(0, s - W)
+            front = W - (s - a)
+            back = B + W - front - (e - a)
+            cells = [np.pad(c, ((0, 0), (0, 0), (front, back)), mode="edge")
+                     for c in self.field.cells(a, e)]
+            out = respond_bloch(self.plan, cells, self.sfreq)
+            if len(self._bloch) >= 2:
+                self._bloch.pop(min(self._bloch))
+            self._bloch[k] = [r[:, W:W + e - s] for r in out]
+        return self._bloch[k]
 
     def piece(self, s, e):
-        a = max(0, s - self.warmup)
-        data = self._window(a, e)[:, s - a:]
+        data = np.empty((self.array.n_channels, e - s))
+        if len(self.plan.other):
+            a = max(0, s - self.warmup)
+            data[self.plan.other] = first_order_lowpass(
+                self.field.channels(a, e), self.sfreq, self.plan.bandwidth)[:, s - a:]
+        B = self.bloch_block
+        for k in range(s // B, (e - 1) // B + 1) if self.plan.groups else ():
+            a, b = max(s, k * B), min(e, (k + 1) * B)
+            for (_, idx), r in zip(self.plan.groups, self._bloch_readings(k), strict=True):
+                data[idx, a - s:b - s] = r[:, a - k * B:b - k * B]
         if self.noise is not None:
             data += self.noise.samples(s, e)
         return digitise(data, self.adc)
