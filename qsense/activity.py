@@ -201,6 +201,7 @@ def evoked(sources, indices, *, n_trials=30, sfreq=1000.0, soa=1.0, jitter=0.2,
     rng = np.random.default_rng(check_int("seed", seed, low=0))
     gaps = soa + rng.uniform(-jitter, jitter, n_trials - 1)
     onsets = prestim + np.concatenate([[0.0], np.cumsum(gaps)])
+    onsets = np.round(onsets * sfreq) / sfreq  # on samples: events mark the true onsets
     codes = rng.choice(list(event_id.values()), n_trials)
     n_times = int(np.ceil((onsets[-1] + soa) * sfreq)) + 1
     data = np.zeros((len(idx), n_times))
@@ -325,7 +326,7 @@ def spikes(sources, indices, *, duration=10.0, sfreq=1000.0, rate=0.5, min_inter
         t += min_interval + rng.exponential(1.0 / rate)
         if t > duration - 0.5:
             break
-        peaks.append(t)
+        peaks.append(round(t * sfreq) / sfreq)  # on samples
     times = np.arange(n_times) / sfreq
     shape = np.zeros(n_times)
     for p in peaks:
