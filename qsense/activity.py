@@ -289,7 +289,8 @@ def spikes(sources, indices, *, duration=10.0, sfreq=1000.0, rate=0.5, min_inter
     min_interval : float
         Dead time between discharges, s.
     amplitude : float or array_like, shape (n_sources,)
-        Spike peak, A m (default 200 nAm; an assumption).
+        Peak of the spike component, A m (default 200 nAm; an assumption); the rising
+        slow wave adds ``0.25 * slow_wave`` of it at the spike's peak.
     spike_width : float
         s.
     slow_wave : float
