@@ -35,6 +35,11 @@ DESCRIPTION_PREFIX = "Simulated by qsense simulate_raw: "
 """Start of the ``info["description"]`` line that records the simulation's settings
 (JSON follows)."""
 
+BLOCH_BLOCK = 2**12
+"""Samples per block of the Bloch-model OPM stage (plus the settling window before it):
+the block is the same whatever the chunking; JAX's intermediates for a block of 64
+sensors are about 30 MB."""
+
 _LATER = ("arrives with the environment and head-movement work (issue 12 stays open for "
           "it); pass {name}=None")
 
@@ -55,7 +60,7 @@ class _Chain:
         self.noise, self.adc, self.sfreq = noise, adc, sfreq
         self.n_times, self.chunk = n_times, min(chunk, n_times)
         self.warmup = plan.warmup(sfreq)
-        self.bloch_block = min(BLOCK, 1 << (n_times - 1).bit_length())
+        self.bloch_block = min(BLOCH_BLOCK, 1 << (n_times - 1).bit_length())
         self._bloch: dict[int, list] = {}
         self.bar = progress
         self._reached = 0  # last sample computed so far (progress)
