@@ -226,7 +226,8 @@ def true_field(array, head, sources, stc, *, start: int = 0, stop: int | None = 
         {"channel_field": (("channel", "time"), sf.channels(start, stop),
                            {"units": "T", "long_name": "ideal channel reading (planar "
                             "gradiometers in T/m)"})},
-        coords={"channel": ("channel", list(array.names), {"long_name": "channel name"}),
+        coords={"channel": ("channel", list(array.names), {"units": "1",
+                                                           "long_name": "channel name"}),
                 "time": ("time", t, {"units": "s", "long_name": "time"})},
         attrs={"sfreq": active.sfreq},
     )
@@ -237,9 +238,10 @@ def true_field(array, head, sources, stc, *, start: int = 0, stop: int | None = 
         sensors = np.concatenate([np.unique(array.sensor_index[idx]) for _, idx in sf.groups])
         ds["cell_field"] = xr.DataArray(
             cells, dims=("cell", "component", "time"),
-            coords={"cell_model": ("cell", models, {"long_name": "Bloch model"}),
-                    "cell_sensor": ("cell", sensors, {"long_name": "sensor_index"}),
+            coords={"cell_model": ("cell", models, {"units": "1", "long_name": "Bloch model"}),
+                    "cell_sensor": ("cell", sensors, {"units": "1",
+                                                      "long_name": "sensor_index"}),
                     "component": ("component", ["x", "y", "z"],
-                                  {"long_name": "head-frame component"})},
+                                  {"units": "1", "long_name": "head-frame component"})},
             attrs={"units": "T", "long_name": "field averaged over the OPM cell"})
     return ds

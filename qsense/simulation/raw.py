@@ -68,10 +68,13 @@ class _Chain:
     def _bloch_readings(self, k):
         """Readings of each Bloch group over fixed block ``k``; the Bloch kernel always
         gets ``bloch_block + warmup`` samples (padded with the edge values), so it
-        compiles once."""
+        compiles once. Without sources (and without a room) the cells are field-free
+        and the readings exactly zero."""
         if k not in self._bloch:
             B, W = self.bloch_block, self.warmup
             s, e = k * B, min((k + 1) * B, self.n_times)
+            if self.field.active is None:
+                return [np.zeros((len(idx), e - s)) for _, idx in self.plan.groups]
             a = max(0, s - W)
             front = W - (s - a)
             back = B + W - front - (e - a)
