@@ -141,6 +141,16 @@ def _activity(stc, onsets, codes, event_id, sfreq):
     return Activity(stc, events.reshape(-1, 3), dict(event_id), annot)
 
 
+def _timing(sfreq, duration):
+    """Checked (sfreq Hz, duration s, number of samples >= 2)."""
+    sfreq = check_number("sfreq", sfreq, low=0, low_open=True, unit="Hz")
+    duration = check_number("duration", duration, low=0, low_open=True, unit="s")
+    n_times = int(round(duration * sfreq))
+    if n_times < 2:
+        raise ValueError(f"duration={duration} s gives fewer than 2 samples at {sfreq} Hz")
+    return sfreq, duration, n_times
+
+
 def _check_event_id(event_id, default):
     event_id = dict(default if event_id is None else event_id)
     if not event_id or not all(isinstance(k, str) and isinstance(v, int | np.integer) and v > 0
@@ -247,15 +257,11 @@ def alpha(sources, indices, *, duration=10.0, sfreq=1000.0, frequency=10.0, band
         With no events.
     """
     idx = _check_indices(sources, indices)
-    sfreq = check_number("sfreq", sfreq, low=0, low_open=True, unit="Hz")
-    duration = check_number("duration", duration, low=0, low_open=True, unit="s")
+    sfreq, duration, n_times = _timing(sfreq, duration)
     frequency = check_number("frequency", frequency, low=0, low_open=True,
                              high=sfreq / 2, high_open=True, unit="Hz")
     bandwidth = check_number("bandwidth", bandwidth, low=0, low_open=True, unit="Hz")
     amp = _per_source("amplitude", amplitude, len(idx), low=0, high=1e-3, unit="A m")
-    n_times = int(round(duration * sfreq))
-    if n_times < 2:
-        raise ValueError(f"duration={duration} s gives fewer than 2 samples at {sfreq} Hz")
     rng = np.random.default_rng(check_int("seed", seed, low=0))
     spec = np.fft.rfft(rng.standard_normal((len(idx), n_times)), axis=1)
     f = np.fft.rfftfreq(n_times, 1.0 / sfreq)
@@ -307,8 +313,7 @@ def spikes(sources, indices, *, duration=10.0, sfreq=1000.0, rate=0.5, min_inter
         Events at the spike peaks.
     """
     idx = _check_indices(sources, indices)
-    sfreq = check_number("sfreq", sfreq, low=0, low_open=True, unit="Hz")
-    duration = check_number("duration", duration, low=0, low_open=True, unit="s")
+    sfreq, duration, n_times = _timing(sfreq, duration)
     rate = check_number("rate", rate, low=0, low_open=True, unit="1/s")
     min_interval = check_number("min_interval", min_interval, low=0, unit="s")
     spike_width = check_number("spike_width", spike_width, low=0, low_open=True, high=0.035,
@@ -318,9 +323,6 @@ def spikes(sources, indices, *, duration=10.0, sfreq=1000.0, rate=0.5, min_inter
     event_id = _check_event_id(event_id, {"spike": 1})
     if len(event_id) != 1:
         raise ValueError(f"event_id must have one entry for spikes, got {event_id!r}")
-    n_times = int(round(duration * sfreq))
-    if n_times < 2:
-        raise ValueError(f"duration={duration} s gives fewer than 2 samples at {sfreq} Hz")
     rng = np.random.default_rng(check_int("seed", seed, low=0))
     peaks, t = [], 0.25
     while True:
