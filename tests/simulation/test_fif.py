@@ -66,7 +66,7 @@ def test_overwrite_replaces_recording_and_stale_parts(tmp_path, opm8, sphere_hea
     qs.simulate_raw(opm8, sphere_head, sphere_points, None, fname=fname, **kw)
     assert (tmp_path / "er_raw-1.fif").exists()
     raw = qs.simulate_raw(opm8, sphere_head, sphere_points, None, fname=fname,
-                          overwrite=True, duration=5.0, sfreq=1000.0, seed=3)
+                          overwrite=True, duration=5.0, sfreq=1000.0, seed=3, progress=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["er_raw-truth.nc", "er_raw.fif"]
     assert raw.n_times == 5000
 
