@@ -4,12 +4,14 @@ import forward_models  # noqa: F401  (enables JAX 64-bit floats)
 
 from . import (
     _jax_cache,  # noqa: F401  (persistent JAX compilation cache)
+    activity,
     arrays,
     budget,
     environment,
     nv,
     opm,
     sensors,
+    simulation,
     sources,
 )
 from .budget import noise_budget
@@ -17,6 +19,7 @@ from .environment import Environment
 from .forward import leadfield, make_forward
 from .head import Head
 from .sensor_array import SensorArray
+from .simulation import simulate_raw
 
 __version__ = "0.1.0"
 __all__ = [
@@ -33,5 +36,8 @@ __all__ = [
     "noise_budget",
     "leadfield",
     "make_forward",
+    "simulate_raw",
+    "activity",
+    "simulation",
     "__version__",
 ]
