@@ -27,6 +27,7 @@ from .currents import active_sources
 from .field import SourceField
 from .noise import BLOCK, SENSOR_NOISE_STREAM, NoiseSource
 from .physics import first_order_lowpass, respond_bloch, response_plan
+from .room import DrawnTrajectory, RoomField, RoomSignals, environment_record
 from .truth import decoded, truth_dataset, truth_fname, write_truth
 
 __all__ = ["simulate_raw", "DESCRIPTION_PREFIX"]
@@ -55,8 +56,8 @@ class _Chain:
     rounding into the small readings at ~1e-11, so only the same windows give the same
     numbers."""
 
-    def __init__(self, array, plan, field, noise, adc, sfreq, n_times, chunk, progress):
-        self.array, self.plan, self.field = array, plan, field
+    def __init__(self, array, plan, field, room, noise, adc, sfreq, n_times, chunk, progress):
+        self.array, self.plan, self.field, self.room = array, plan, field, room
         self.noise, self.adc, self.sfreq = noise, adc, sfreq
         self.n_times, self.chunk = n_times, min(chunk, n_times)
         self.warmup = plan.warmup(sfreq)
@@ -73,13 +74,15 @@ class _Chain:
         if k not in self._bloch:
             B, W = self.bloch_block, self.warmup
             s, e = k * B, min((k + 1) * B, self.n_times)
-            if self.field.active is None:
+            if self.field.active is None and self.room is None:
                 return [np.zeros((len(idx), e - s)) for _, idx in self.plan.groups]
             a = max(0, s - W)
             front = W - (s - a)
             back = B + W - front - (e - a)
-            cells = [np.pad(c, ((0, 0), (0, 0), (front, back)), mode="edge")
-                     for c in self.field.cells(a, e)]
+            cells = self.field.cells(a, e)
+            if self.room is not None:
+                cells = [c + r for c, r in zip(cells, self.room.cells(a, e), strict=True)]
+            cells = [np.pad(c, ((0, 0), (0, 0), (front, back)), mode="edge") for c in cells]
             out = respond_bloch(self.plan, cells, self.sfreq)
             if len(self._bloch) >= 2:
                 self._bloch.pop(min(self._bloch))
@@ -90,8 +93,11 @@ class _Chain:
         data = np.empty((self.array.n_channels, e - s))
         if len(self.plan.other):
             a = max(0, s - self.warmup)
+            ideal = self.field.channels(a, e)
+            if self.room is not None:
+                ideal = ideal + self.room.channels(a, e)
             data[self.plan.other] = first_order_lowpass(
-                self.field.channels(a, e), self.sfreq, self.plan.bandwidth)[:, s - a:]
+                ideal, self.sfreq, self.plan.bandwidth)[:, s - a:]
         B = self.bloch_block
         for k in range(s // B, (e - 1) // B + 1) if self.plan.groups else ():
             a, b = max(s, k * B), min(e, (k + 1) * B)
@@ -113,6 +119,22 @@ class _Chain:
                 self.bar.update(e - self._reached)
                 self._reached = e
         return out
+
+
+def _check_environment(environment):
+    """None, an Environment, or a room name (its preset environment)."""
+    from ..environment import Environment, room_names
+
+    if environment is None or isinstance(environment, Environment):
+        return environment
+    if isinstance(environment, str):
+        if environment not in room_names():
+            raise ValueError(f"environment={environment!r}: a room name must be one of "
+                             f"{room_names()} (or pass a qsense.Environment, or None for a "
+                             "perfect room)")
+        return Environment.preset(environment)
+    raise TypeError(f"environment must be a qsense.Environment, a room name or None, got "
+                    f"{type(environment).__name__}")
 
 
 def _check_stc(sources, stc, duration, sfreq):
@@ -276,15 +298,13 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
 
     from .fif import SimulatedRaw, check_fname, save_atomic  # imports mne.io
 
-    if environment is not None:
-        raise ValueError("environment=" + type(environment).__name__ + ": the environment "
-                         "stage " + _LATER.format(name="environment"))
     if head_movement is not None:
         raise ValueError("head_movement is not None: head movement " +
                          _LATER.format(name="head_movement"))
     validate_type(array, SensorArray, "array", "qsense.SensorArray")
     validate_type(head, Head, "head", "qsense.Head")
     validate_type(sources, SourceSpace, "sources", "qsense SourceSpace")
+    environment = _check_environment(environment)
     for name, flag in (("sensor_physics", sensor_physics), ("noise", noise),
                        ("return_truth", return_truth), ("progress", progress)):
         validate_type(flag, bool, name)
@@ -304,6 +324,13 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
             f"bandwidth {top:g} Hz (sensor_physics=True); use sfreq >= {2 * top:g} Hz "
             "(resample the stc) or sensor_physics=False"
         )
+    signals = None if environment is None else RoomSignals(environment, sfreq, seed)
+    if signals is not None and sfreq <= 2 * signals.max_frequency:
+        f = signals.max_frequency
+        raise ValueError(
+            f"sfreq={sfreq:g} Hz is not above twice the highest frequency simulated, the "
+            f"power-line harmonic at {f:g} Hz (environment.power_line.harmonics); use "
+            f"sfreq > {2 * f:g} Hz or fewer harmonics (environment.replace(power_line=...))")
     adc = as_adc(adc)
     if adc is not None and adc.range.ndim == 1 and len(adc.range) != array.n_channels:
         raise ValueError(f"adc range has {len(adc.range)} values; the array has "
@@ -315,9 +342,18 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
                          sensor_physics=sensor_physics, noise=noise, seed=seed, adc=adc,
                          opm_options=opm_options, chunk_duration=chunk_duration,
                          truth=None if path is None else truth_fname(path).name)
-    info = _info(array, head, sfreq, settings)
     field = SourceField(array, head, sources, active, channels=plan.other,
                         cells=bool(plan.groups))
+    trajectory = None
+    if (environment is not None and environment.movement is not None
+            and array.head_mounted):
+        trajectory = DrawnTrajectory(environment.movement, sfreq, seed)
+    room = None if signals is None else RoomField(
+        array, signals, channels=plan.other, cells=bool(plan.groups),
+        trajectory=trajectory)
+    settings["environment"] = environment_record(environment)
+    settings["head_movement"] = None if trajectory is None else trajectory.description
+    info = _info(array, head, sfreq, settings)
     noise_src = NoiseSource(array, sfreq, seed) if noise else None
     chunk = max(1, int(round(chunk_duration * sfreq)))
     bar = None
@@ -325,7 +361,7 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
         from tqdm import tqdm  # an MNE dependency
 
         bar = tqdm(total=n_times, desc="simulate_raw", unit="sample")
-    chain = _Chain(array, plan, field, noise_src, adc, sfreq, n_times, chunk, bar)
+    chain = _Chain(array, plan, field, room, noise_src, adc, sfreq, n_times, chunk, bar)
     truth = truth_dataset(active, n_times, sfreq, settings, events=events, event_id=event_id)
     if path is None:
         raw = mne.io.RawArray(chain.samples(0, n_times), info, verbose=False)
