@@ -61,6 +61,15 @@ MNE clips ``1 - |q|^2`` at 0."""
 
 _COLUMNS = "t, q1, q2, q3, x, y, z, gof, err, v"
 
+_POINTS_PER_BATCH = 1_000_000
+"""Coil points (over all positions of a batch) tested at once by
+:func:`check_sensors_outside` (~24 MB per array of positions)."""
+
+_SURE_MARGIN = 1e-3
+"""m: a coil point is taken to stay outside the scalp without an exact test only when it
+moves at least this much less than its distance to the scalp (the mesh distance is exact
+to the triangles near the closest vertices; the margin covers a closer triangle missed)."""
+
 
 def check_head_pos(head_pos, *, sfreq, n_times=None, first_samp=0, name="head_movement"):
     """Validate a head trajectory in MNE's head-position format.
@@ -430,11 +439,16 @@ def check_sensors_outside(array, head, transforms, name="head_movement", *, time
     transforms = np.asarray(transforms, dtype=float).reshape(-1, 4, 4)
     rows = np.arange(len(transforms)) if rows is None else np.asarray(rows, dtype=int)
     cp = channel_coil_points(array.coil_types, array.loc, np.eye(4), "accurate")
-    batch = max(1, 200_000 // len(cp.points))
+    batch = max(1, _POINTS_PER_BATCH // len(cp.points))
     for a in range(0, len(transforms), batch):
         tr = transforms[a:a + batch]
         pts = np.einsum("nij,pj->npi", tr[:, :3, :3], cp.points) + tr[:, None, :3, 3]
-        inside = head.scalp.contains(pts.reshape(-1, 3)).reshape(len(tr), -1)
+        # a point that moves less than its distance to the scalp at the batch's first
+        # position stays on the same side; only the others are tested exactly
+        gap = head.scalp.signed_distance(pts[0])
+        unsure = gap[None] <= np.linalg.norm(pts - pts[0], axis=2) + _SURE_MARGIN
+        inside = np.zeros(unsure.shape, bool)
+        inside[unsure] = head.scalp.contains(pts[unsure])
         if inside.any():
             k, p = np.argwhere(inside)[0]
             i = a + int(k)

@@ -265,3 +265,30 @@ def test_sensors_inside_the_scalp_are_named(sphere_head):
     assert np.any(np.linalg.norm(pts - sphere_head.sphere_origin, axis=1) < 0.09)
     with pytest.raises(ValueError, match=r"traj the array's own dev_head_t \(in effect"):
         check_sensors_outside(array, sphere_head, up[::-1], "traj", rows=[-1, 0])
+
+
+def test_sensors_outside_matches_testing_every_point(fsaverage_sphere):
+    """On the fsaverage scalp mesh, a drifting head: the first row reported is the first
+    row at which testing every coil point of every row (head.scalp.contains) finds one
+    inside the scalp, and the channel named is one of those inside."""
+    head = fsaverage_sphere
+    array = qs.arrays.neuromag306(head).pick(np.arange(0, 306, 4))  # 77 channels: quicker
+    n = 40
+    rng = np.random.default_rng(3)
+    tr = np.repeat(array.dev_head_t[None], n, axis=0)
+    tr[:, :3, 3] += np.cumsum(rng.normal(0, 0.0015, (n, 3)), axis=0) + np.outer(
+        np.linspace(0, 1, n), [0.0, 0.0, -0.03])  # sinking device: the head rises
+    first = None
+    for i in range(n):
+        pts = array.replace(dev_head_t=tr[i]).coil_points("accurate")
+        inside = head.scalp.contains(pts.points)
+        if inside.any():
+            first = i
+            names = {array.names[c] for c in pts.segments[inside]}
+            break
+    print(f"first row inside: {first}")
+    assert first is not None and first > 5  # the drift reaches the scalp part-way
+    check_sensors_outside(array, head, tr[:first])
+    with pytest.raises(ValueError, match=rf"head_movement row {first} puts channel") as err:
+        check_sensors_outside(array, head, tr)
+    assert str(err.value).split("'")[1] in names
