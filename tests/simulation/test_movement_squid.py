@@ -187,3 +187,18 @@ def test_validation(sphere_case, sphere_head, sphere_points, opm8):
     with pytest.raises(ValueError, match=r"head_movement row 2 \(t = 0.5 s\) puts channel "
                        "'MEG ?[0-9]+' of the fixed helmet .* inside the scalp"):
         MovingSourceField(array, sphere_head, sphere_points, active, inside, SFREQ)
+
+
+def test_vector_estimate_along_the_normals(sphere_case, sphere_head, sphere_points, sim):
+    """A vector estimate whose moments point along the source normals reads as the
+    scalar estimate (the 3-component lead fields projected by the sum over components)."""
+    array, stc, hp = sphere_case
+    nn = sphere_points.normals
+    vec = mne.VolVectorSourceEstimate(stc.data[:, None, :] * nn[:, :, None], stc.vertices,
+                                      stc.tmin, stc.tstep)
+    scalar = MovingSourceField(array, sphere_head, sphere_points,
+                               active_sources(sphere_points, stc), hp, SFREQ)
+    vector = MovingSourceField(array, sphere_head, sphere_points,
+                               active_sources(sphere_points, vec), hp, SFREQ, interp="cos2")
+    a, b = scalar.channels(0, 500), vector.channels(0, 500)
+    assert sim.rel(b, a) <= 1e-14
