@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._checks import check_int, check_number, validate_type
+from .._checks import check_int, check_number, check_option, validate_type
 from ..head import Head
 from ..sensor_array import SensorArray
 from ..sources import SourceSpace
@@ -27,7 +27,7 @@ from .currents import active_sources
 from .field import SourceField
 from .noise import BLOCK, SENSOR_NOISE_STREAM, NoiseSource
 from .physics import first_order_lowpass, respond_bloch, response_plan
-from .room import DrawnTrajectory, RoomField, RoomSignals, environment_record
+from .room import DrawnTrajectory, RoomField, RoomSignals, Trajectory, environment_record
 from .truth import decoded, truth_dataset, truth_fname, write_truth
 
 __all__ = ["simulate_raw", "DESCRIPTION_PREFIX"]
@@ -36,14 +36,13 @@ DESCRIPTION_PREFIX = "Simulated by qsense simulate_raw: "
 """Start of the ``info["description"]`` line that records the simulation's settings
 (JSON follows)."""
 
+INTERP = ("cos2", "linear", "zero", "hann")
+"""Blending between the positions of a head trajectory (as ``mne.simulation.simulate_raw``)."""
+
 BLOCH_BLOCK = 2**12
 """Samples per block of the Bloch-model OPM stage (plus the settling window before it):
 the block is the same whatever the chunking; JAX's intermediates for a block of 64
 sensors are about 30 MB."""
-
-_LATER = ("arrives with the environment and head-movement work (issue 12 stays open for "
-          "it); pass {name}=None")
-
 
 class _Chain:
     """Samples of the simulated recording, computed chunk by chunk (see the module
@@ -137,6 +136,40 @@ def _check_environment(environment):
                     f"{type(environment).__name__}")
 
 
+def _movement(array, head, sources, active, plan, environment, head_movement, interp,
+              sfreq, n_times, seed):
+    """Stage 1 with the head's movement: (source field, trajectory for the room)."""
+    from .moving_field import MovingSourceField
+    from .trajectory import check_head_pos, check_sensors_outside, control_points, poses_at
+
+    cells = bool(plan.groups)
+    if head_movement is None:
+        field = SourceField(array, head, sources, active, channels=plan.other, cells=cells)
+        trajectory = None
+        if (environment is not None and environment.movement is not None
+                and array.head_mounted):
+            trajectory = DrawnTrajectory(environment.movement, sfreq, seed)
+        return field, trajectory
+    check_option("interp", interp, INTERP)
+    hp = check_head_pos(head_movement, sfreq=sfreq, n_times=n_times)
+    description = {"kind": "given (MNE head-position format)", "n_positions": len(hp),
+                   "first_time_s": float(hp[0, 0]), "last_time_s": float(hp[-1, 0]),
+                   "interp": interp}
+    if array.head_mounted:
+        # the sources move with the sensors; only the room's field changes
+        field = SourceField(array, head, sources, active, channels=plan.other, cells=cells)
+        trajectory = Trajectory(lambda s, e: poses_at(hp, sfreq, s, e, interp), description)
+        return field, trajectory
+    if cells:
+        raise ValueError("head_movement with Bloch-model OPMs in a fixed helmet is not "
+                         "simulated; pass sensor_physics=False or head_movement=None")
+    transforms, offsets, rows = control_points(hp, sfreq, initial=array.dev_head_t)
+    check_sensors_outside(array, head, transforms, times=offsets / sfreq, rows=rows)
+    field = MovingSourceField(array, head, sources, active, hp, sfreq, interp=interp,
+                              channels=plan.other)
+    return field, None
+
+
 def _check_stc(sources, stc, duration, sfreq):
     """(active sources or None, sfreq, n_times, events, event_id, annotations)."""
     from ..activity import Activity
@@ -212,7 +245,8 @@ def _info(array, head, sfreq, settings):
 def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=True,
                  noise=True, head_movement=None, seed=0, chunk_duration=10.0, fname=None,
                  overwrite=False, duration=None, sfreq=None, adc=None, annotations=None,
-                 opm_options=None, split_size="2GB", return_truth=False, progress=False):
+                 opm_options=None, split_size="2GB", return_truth=False, progress=False,
+                 interp="cos2"):
     """What an array would record from sources in a head, as an ``mne.io.Raw``.
 
     The chain: source currents -> the true field at every coil integration point (and
@@ -298,9 +332,6 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
 
     from .fif import SimulatedRaw, check_fname, save_atomic  # imports mne.io
 
-    if head_movement is not None:
-        raise ValueError("head_movement is not None: head movement " +
-                         _LATER.format(name="head_movement"))
     validate_type(array, SensorArray, "array", "qsense.SensorArray")
     validate_type(head, Head, "head", "qsense.Head")
     validate_type(sources, SourceSpace, "sources", "qsense SourceSpace")
@@ -342,12 +373,8 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
                          sensor_physics=sensor_physics, noise=noise, seed=seed, adc=adc,
                          opm_options=opm_options, chunk_duration=chunk_duration,
                          truth=None if path is None else truth_fname(path).name)
-    field = SourceField(array, head, sources, active, channels=plan.other,
-                        cells=bool(plan.groups))
-    trajectory = None
-    if (environment is not None and environment.movement is not None
-            and array.head_mounted):
-        trajectory = DrawnTrajectory(environment.movement, sfreq, seed)
+    field, trajectory = _movement(array, head, sources, active, plan, environment,
+                                  head_movement, interp, sfreq, n_times, seed)
     room = None if signals is None else RoomField(
         array, signals, channels=plan.other, cells=bool(plan.groups),
         trajectory=trajectory)

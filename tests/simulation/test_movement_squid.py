@@ -79,6 +79,22 @@ def test_sphere_matches_mne_simulate_raw(interp, sphere_case, sphere_head, spher
     assert field.n_computed == 5  # the helmet's own position + 4 rows, each once
 
 
+def test_simulate_raw_with_head_movement_matches_mne(sphere_case, sphere_head, sphere_points,
+                                                     sim):
+    """The same through ``qs.simulate_raw(head_movement=...)`` (ideal sensors, no noise,
+    no room), chunked at 0.3 s, against MNE's simulate_raw."""
+    array, stc, hp = sphere_case
+    ours = qs.simulate_raw(array, sphere_head, sphere_points, stc, head_movement=hp,
+                           interp="linear", sensor_physics=False, noise=False,
+                           chunk_duration=0.3).get_data()
+    sphere = mne.make_sphere_model(r0=sphere_head.sphere_origin, head_radius=None,
+                                   verbose=False)
+    ref = _mne_moving(array, sphere_head, sphere_points, stc, hp, "linear", sphere)
+    err = sim.rel(ours, ref)
+    print(f"simulate_raw, sphere, linear: relative Frobenius error vs MNE {err:.2e}")
+    assert err <= TOL
+
+
 def test_fsaverage_bem_matches_mne_simulate_raw(bem_head, sim):
     """fsaverage, ico-3 BEM, ico-2 cortex, 5 vertices of both hemispheres, 2 positions
     after the helmet's own (3 MNE forwards, ~15 s): MNE's simulate_raw with the same BEM
