@@ -3,7 +3,10 @@
 The chain, one chunk at a time (each stage is also a public function of
 :mod:`qsense.simulation`):
 
-1. source currents -> true field (:class:`~qsense.simulation.field.SourceField`);
+1. source currents -> true field (:class:`~qsense.simulation.field.SourceField`, or
+   :class:`~qsense.simulation.moving_field.MovingSourceField` when the head moves in a
+   fixed helmet), plus the room's field (:class:`~qsense.simulation.room.RoomField`,
+   with the sensors moving through it when they move with the head);
 2. sensor physics (:mod:`qsense.simulation.physics`);
 3. sensor noise (:mod:`qsense.simulation.noise`);
 4. the ADC (:mod:`qsense.simulation.adc`).
@@ -27,7 +30,14 @@ from .currents import active_sources
 from .field import SourceField
 from .noise import BLOCK, SENSOR_NOISE_STREAM, NoiseSource
 from .physics import first_order_lowpass, respond_bloch, response_plan
-from .room import DrawnTrajectory, RoomField, RoomSignals, Trajectory, environment_record
+from .room import (
+    DrawnTrajectory,
+    RoomField,
+    RoomSignals,
+    Trajectory,
+    environment_record,
+    trajectory_truth,
+)
 from .truth import decoded, truth_dataset, truth_fname, write_truth
 
 __all__ = ["simulate_raw", "DESCRIPTION_PREFIX"]
@@ -170,6 +180,27 @@ def _movement(array, head, sources, active, plan, environment, head_movement, in
     return field, None
 
 
+def _movement_truth(truth, trajectory, head_movement, n_times, sfreq):
+    """Add the head's movement to the truth dataset: the given MNE head positions
+    (``head_pos``), and for arrays moving with the head their pose in the room
+    (:func:`~qsense.simulation.room.trajectory_truth`)."""
+    if head_movement is not None:
+        from .trajectory import check_head_pos
+
+        hp = check_head_pos(head_movement, sfreq=sfreq, n_times=n_times)
+        truth["head_pos"] = (("position", "head_pos_column"), hp,
+                             {"units": "s, 1, 1, 1, m, m, m, 1, m, m/s", "long_name":
+                              "head positions as given (MNE's format: t, q1-q3, x, y, z, "
+                              "gof, err, v; device -> head)"})
+    if trajectory is not None:
+        for name, (dims, values, attrs) in trajectory_truth(trajectory, n_times,
+                                                            sfreq).items():
+            if name == "pose_time":
+                truth.coords[name] = (dims, values, attrs)
+            else:
+                truth[name] = (dims, values, attrs)
+
+
 def _check_stc(sources, stc, duration, sfreq):
     """(active sources or None, sfreq, n_times, events, event_id, annotations)."""
     from ..activity import Activity
@@ -250,7 +281,8 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
     """What an array would record from sources in a head, as an ``mne.io.Raw``.
 
     The chain: source currents -> the true field at every coil integration point (and
-    the 3-component field in each OPM cell) -> sensor physics -> sensor noise -> ADC,
+    the 3-component field in each OPM cell), head movement and the room's field ->
+    sensor physics -> sensor noise -> ADC,
     computed ``chunk_duration`` at a time. See ``docs/simulation.md``.
 
     Parameters
@@ -267,9 +299,14 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
         sample of the recording. An :class:`~qsense.activity.Activity` brings its events
         and annotations along. None: an empty-room recording (needs ``duration`` and
         ``sfreq``).
-    environment : None
-        A perfect room. Rooms, interferers and the power line arrive with the
-        environment work (anything else raises ValueError).
+    environment : qsense.Environment, str or None
+        The room (:mod:`qsense.simulation.room`): remnant field and gradient (after the
+        nulling coils), distant interferers attenuated by the room's shielding factor,
+        the power line's harmonics, the shield's Johnson noise, synthesised from the
+        spectra ``qsense budget`` reports; with a movement spectrum and no
+        ``head_movement``, a head-mounted array moves along a trajectory drawn from it.
+        A room name takes its preset environment (``Environment.preset(name)``). None: a
+        perfect room.
     sensor_physics : bool
         True: each sensor's model (SERF Bloch model for OPM presets that carry one,
         first-order low-pass at the preset bandwidth for the other sensors with a finite
@@ -277,8 +314,16 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
     noise : bool
         Add each channel's sensor noise (white + 1/f, from the array's noise floors and
         the presets' corner frequencies).
-    head_movement : None
-        Not yet supported (raises ValueError unless None).
+    head_movement : array_like, shape (n, 10), path-like, dict or None
+        Head positions in MNE's format (``mne.chpi.read_head_pos``: t, q1, q2, q3, x, y,
+        z, gof, err, v; device -> head; t from the first sample, s), a ``.pos`` file, or
+        ``{t: 4x4}`` (:func:`qsense.simulation.trajectory.check_head_pos`). A fixed helmet
+        (SQUID) sees the head move inside it: its lead field at each position, blended
+        between positions as ``mne.simulation.simulate_raw`` does
+        (:class:`~qsense.simulation.moving_field.MovingSourceField`); positions that put a
+        sensor inside the scalp are refused. A head-mounted array (OPM, NV) moves with the
+        head through the room's field, the first row being the reference pose (the room
+        frame); the sources move with it.
     seed : int
         >= 0. Same seed, same numbers, whatever ``chunk_duration``.
     chunk_duration : float
@@ -308,6 +353,8 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
         Also return the ground truth (:mod:`qsense.simulation.truth`).
     progress : bool
         Show a progress bar.
+    interp : {"cos2", "linear", "zero", "hann"}
+        Blending between the positions of ``head_movement`` (MNE's choices).
 
     Returns
     -------
@@ -323,8 +370,10 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
     Raises
     ------
     ValueError, TypeError
-        Naming the argument: environment or head_movement not None, vertices not in the
-        source space, sfreq below twice the highest sensor bandwidth simulated,
+        Naming the argument: an unknown room, a bad head trajectory (NaN, millimetres,
+        times out of order or past the end, sensors inside the head), vertices not in
+        the source space, sfreq below twice the highest sensor bandwidth or power-line
+        harmonic simulated,
         durations <= 0, an existing ``fname`` without ``overwrite`` (also a
         FileExistsError). Nothing is written then.
     """
@@ -390,6 +439,7 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
         bar = tqdm(total=n_times, desc="simulate_raw", unit="sample")
     chain = _Chain(array, plan, field, room, noise_src, adc, sfreq, n_times, chunk, bar)
     truth = truth_dataset(active, n_times, sfreq, settings, events=events, event_id=event_id)
+    _movement_truth(truth, trajectory, head_movement, n_times, sfreq)
     if path is None:
         raw = mne.io.RawArray(chain.samples(0, n_times), info, verbose=False)
         if annotations is not None:

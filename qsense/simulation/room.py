@@ -370,3 +370,37 @@ def environment_record(environment: Environment | None) -> dict | None:
     }
     json.dumps(rec)  # JSON-serialisable
     return rec
+
+
+POSE_RATE = 100.0
+"""Rate (Hz) at which the truth file records a moving head's pose."""
+
+
+def trajectory_truth(trajectory, n_times: int, sfreq: float) -> dict:
+    """The head's pose in the room for the truth file, every ``sfreq / POSE_RATE``
+    samples: ``{name: (dims, values, attrs)}`` for ``head_rotation`` and
+    ``head_translation`` (pose_time, component), plus the ``pose_time`` coordinate.
+    Computed block by block, so memory stays bounded."""
+    from scipy.spatial.transform import Rotation
+
+    step = max(1, int(round(sfreq / POSE_RATE)))
+    samples = np.arange(0, n_times, step)
+    rot, tra = np.empty((len(samples), 3)), np.empty((len(samples), 3))
+    block = step * 4096
+    for a in range(0, n_times, block):
+        e = min(n_times, a + block)
+        R, T = trajectory.poses(a, e)
+        sel = (samples >= a) & (samples < e)
+        idx = samples[sel] - a
+        rot[sel] = Rotation.from_matrix(R[idx]).as_rotvec()
+        tra[sel] = T[idx]
+    dims = ("pose_time", "component")
+    return {
+        "pose_time": ("pose_time", samples / sfreq,
+                      {"units": "s", "long_name": "time of the recorded pose"}),
+        "head_rotation": (dims, rot, {"units": "rad", "long_name": "rotation vector of the "
+                                      "head's pose in the room (room frame = head frame at "
+                                      "the reference pose)"}),
+        "head_translation": (dims, tra, {"units": "m", "long_name": "translation of the "
+                                         "head's pose in the room"}),
+    }
