@@ -339,7 +339,8 @@ def _describe(cfg, kw, raw) -> list[str]:
         amp *= 1e9
         act += f", 2 sources, peak {amp:.3g} nAm"
         if cfg["activity"] == "evoked":
-            act += f", {len(stc.events)} trials"
+            n = len(stc.events)
+            act += f", {n} trial{'s' if n != 1 else ''}"
     room = cfg["room"]
     if kw["environment"] is None:
         room = "none (a perfect room)"
@@ -384,6 +385,6 @@ def run_simulate(args) -> int:
     for path in (out, *split_names(out)):
         lines.append(f"wrote {path} ({path.stat().st_size / 2**20:.3g} MiB)")
     lines.append(f"wrote {truth_fname(out)} (ground truth: qsense.simulation.read_truth)")
-    lines.append(f"run time {elapsed:.1f} s")
+    lines.append(f"run time {elapsed:.1f} s (after start-up)")
     print("\n".join(lines))
     return 0
