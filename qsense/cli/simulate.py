@@ -349,7 +349,8 @@ def _describe(cfg, kw, raw) -> list[str]:
         line = "off" if env.power_line is None else f"{env.power_line.frequency:g} Hz"
         room += (f" (nulling {'on' if env.nulling else 'off'}, power line {line}, head "
                  + ("positions from --head-pos" if kw["head_movement"] is not None else
-                    "movement drawn" if env.movement is not None else "still") + ")")
+                    "movement drawn" if env.movement is not None and array.head_mounted
+                    else "still") + ")")
     sfreq = raw.info["sfreq"]
     return [
         f"qsense simulate: {array.n_channels} channels ({cfg['array']}, {preset}{axes}) on "

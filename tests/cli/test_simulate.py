@@ -143,8 +143,9 @@ def test_kwargs_of_activities(tmp_path):
 
 
 def test_room_and_head_movement_become_arguments(tmp_path):
-    """Passed through to simulate_raw as an Environment and a head-position array (the
-    call itself needs the environment stage)."""
+    """Passed through to simulate_raw as an Environment and a head-position array
+    (checked as arguments, apart from the call: simulate_raw takes them as its stages
+    arrive)."""
     out = str(tmp_path / "x_raw.fif")
     assert make_environment(_cfg("--output", out)) is None  # room "none" by default
     env = make_environment(_cfg("--room", "opm_two_layer", "--nulling", "--power-line", "60",
