@@ -29,7 +29,7 @@ from .adc import as_adc, digitise
 from .currents import active_sources
 from .field import SourceField
 from .noise import BLOCK, SENSOR_NOISE_STREAM, NoiseSource
-from .physics import first_order_lowpass, respond_bloch, response_plan
+from .physics import readout, respond_bloch, response_plan
 from .room import (
     DrawnTrajectory,
     RoomField,
@@ -105,8 +105,7 @@ class _Chain:
             ideal = self.field.channels(a, e)
             if self.room is not None:
                 ideal = ideal + self.room.channels(a, e)
-            data[self.plan.other] = first_order_lowpass(
-                ideal, self.sfreq, self.plan.bandwidth)[:, s - a:]
+            data[self.plan.other] = readout(self.plan, ideal, self.sfreq)[:, s - a:]
         B = self.bloch_block
         for k in range(s // B, (e - 1) // B + 1) if self.plan.groups else ():
             a, b = max(s, k * B), min(e, (k + 1) * B)
@@ -188,7 +187,7 @@ def _movement_truth(truth, trajectory, head_movement, n_times, sfreq):
         from .trajectory import check_head_pos
 
         hp = check_head_pos(head_movement, sfreq=sfreq, n_times=n_times)
-        truth["head_pos"] = (("position", "head_pos_column"), hp,
+        truth["head_pos"] = (("head_position", "head_pos_column"), hp,
                              {"units": "s, 1, 1, 1, m, m, m, 1, m, m/s", "long_name":
                               "head positions as given (MNE's format: t, q1-q3, x, y, z, "
                               "gof, err, v; device -> head)"})
