@@ -447,6 +447,7 @@ class FsaverageBEM(Conductor):
     head_mri_t: object
 
     name = "bem"
+    differentiable = True
 
     def leadfield_kernel(self, coil_points, positions):
         """Chunk kernel for :func:`qsense.leadfield` (see
@@ -530,6 +531,50 @@ class FsaverageBEM(Conductor):
                 chunk_size=chunk_size,
             )
         )
+
+    def dipole_fisher(self, points, normals, weights, positions, moments, noise_std, *,
+                      chunk_size=128):
+        """Fisher information of single dipoles, shape (n, 6, 6): exact JAX derivatives of
+        the BEM field with respect to the position
+        (:func:`forward_models.fisher.bem_dipole_fisher`).
+
+        Parameters ``(x, y, z, q_x, q_y, q_z)``, head frame: no moment direction is
+        silent in a BEM, so all three components are estimated with the position (see
+        :meth:`qsense.conductors.Conductor.dipole_fisher` for the arguments).
+
+        Raises
+        ------
+        ValueError
+            If a position lies outside the inner skull or a moment is zero.
+        """
+        from forward_models import fisher
+
+        args = self._dipole_args(points, normals, weights, positions, moments)
+        return fisher.bem_dipole_fisher(*args, noise_std, chunk_size=chunk_size)
+
+    def dipole_hessian(self, points, normals, weights, positions, moments, *,
+                       chunk_size=128):
+        """Second derivatives of the readings with respect to the dipole position, exact
+        JAX derivatives of the BEM field (:func:`forward_models.fisher.
+        bem_dipole_hessian`), shape (n, n_chan, 3, 3)."""
+        from forward_models import fisher
+
+        args = self._dipole_args(points, normals, weights, positions, moments)
+        return fisher.bem_dipole_hessian(*args, chunk_size=chunk_size)
+
+    def _dipole_args(self, points, normals, weights, positions, moments):
+        points, normals, weights = _check_coil_arrays(points, normals, weights)
+        positions = _check_sources_inside(positions, self)
+        q = np.asarray(moments, dtype=np.float64)
+        if q.shape != positions.shape or not np.isfinite(q).all():
+            raise ValueError(f"moments must be finite with the shape of positions "
+                             f"{positions.shape} (A m), got shape {q.shape}")
+        norm = np.linalg.norm(q, axis=1)
+        if np.any(norm == 0):
+            raise ValueError(f"moments must be non-zero: moment {int(np.argmin(norm))} is "
+                             "zero, and a silent dipole has no position to estimate")
+        coil_matrix = self.coil_matrix(points, normals, weights)
+        return coil_matrix, self.vertices, points, normals, weights, positions, q
 
     def contains(self, positions):
         """Whether head-frame positions (n, 3), m, lie inside the inner skull (exact:

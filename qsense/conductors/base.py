@@ -47,7 +47,9 @@ class Conductor(abc.ABC):
         """Whether head-frame points (n, 3), m, lie inside the conductor."""
 
     def dipole_fisher(self, points, normals, weights, positions, moments, noise_std):
-        """Fisher information of (position, moment) of single dipoles, shape (n, 6, 6).
+        """Fisher information of (position, moment) of single dipoles, shape (n, p, p):
+        position first, then the moment components the conductor can see (p = 5 in a
+        sphere, whose radial component is silent; 6 in a BEM).
 
         Parameters
         ----------
@@ -61,5 +63,15 @@ class Conductor(abc.ABC):
         raise ValueError(
             f"the Cramer-Rao bound needs the derivatives of the conductor's field with "
             f"respect to the source position, which conductor {self.name!r} does not "
-            "provide yet; use a spherical conductor: Head.fsaverage(conductor='sphere') or "
-            "Head.sphere()")
+            "provide yet; use a conductor with derivatives (differentiable = True): the "
+            "fsaverage BEM, Head.fsaverage(), or a sphere, Head.sphere()")
+
+    def dipole_hessian(self, points, normals, weights, positions, moments):
+        """Second derivatives of each channel's reading with respect to the dipole
+        position, the moment held fixed, shape (n, n_chan, 3, 3) (T/m^2; per metre more
+        for planar gradiometers). Same arguments as :meth:`dipole_fisher`; used to judge
+        where the bound's linearisation holds."""
+        raise ValueError(
+            f"the validity of the Cramer-Rao bound needs the second derivatives of the "
+            f"conductor's field with respect to the source position, which conductor "
+            f"{self.name!r} does not provide yet")

@@ -75,6 +75,19 @@ class SphereConductor(Conductor):
             If a moment has no tangential part (radial dipoles are silent outside a
             sphere, so their position cannot be estimated).
         """
+        positions, q = self._check_dipoles(positions, moments)
+        return fisher.sphere_dipole_fisher(points, normals, weights, positions, q,
+                                           self.origin, noise_std)
+
+    def dipole_hessian(self, points, normals, weights, positions, moments):
+        """Second derivatives of the readings with respect to the dipole position, exact
+        JAX derivatives of Sarvas's field (:func:`forward_models.fisher.
+        sphere_dipole_hessian`), shape (n, n_chan, 3, 3)."""
+        positions, q = self._check_dipoles(positions, moments)
+        return fisher.sphere_dipole_hessian(points, normals, weights, positions, q,
+                                            self.origin)
+
+    def _check_dipoles(self, positions, moments):
         positions = check_points("positions", as_numeric("positions", positions),
                                  limit=np.inf)
         q = check_points("moments", as_numeric("moments", moments), n=len(positions),
@@ -92,8 +105,7 @@ class SphereConductor(Conductor):
             i = int(np.argmin(tangential / np.maximum(norm, 1e-300)))
             raise ValueError(f"moments must have a tangential part: moment {i} is zero or "
                              f"radial, which a spherical conductor makes silent outside")
-        return fisher.sphere_dipole_fisher(points, normals, weights, positions, q,
-                                           self.origin, noise_std)
+        return positions, q
 
 
 def _groups_by_point_count(cp):

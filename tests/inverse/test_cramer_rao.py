@@ -1,6 +1,8 @@
 """Cramer-Rao bound on dipole localisation, checked against finite differences and a
 Monte-Carlo of least-squares dipole fits (the bound is attained at high SNR)."""
 
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -121,9 +123,37 @@ def test_radial_moment_is_refused(setup):
                                   noise_std=1e-14)
 
 
-def test_needs_a_spherical_conductor(tmp_path):
-    head = qs.Head.fsaverage(conductor="bem", ico=3, cache_dir=tmp_path)
-    array = qs.arrays.opm_on_scalp(head, 16)
-    with pytest.raises(ValueError, match="spherical"):
+def test_needs_a_conductor_with_derivatives(sphere_head):
+    from qsense.conductors import Conductor
+
+    class Flat(Conductor):  # a conductor without derivatives
+        name = "flat"
+
+        def leadfield_kernel(self, coil_points, positions):
+            raise NotImplementedError
+
+        def contains(self, points):
+            return sphere_head.conductor.contains(points)
+
+    head = dataclasses.replace(sphere_head, conductor=Flat())
+    array = qs.arrays.opm_on_scalp(sphere_head, 16)
+    with pytest.raises(ValueError, match="derivatives"):
         dipole_localisation_bound(array, head, head.sphere_origin + [0, 0, 0.05],
                                   [1e-8, 0, 0], noise_std=1e-14)
+
+
+def test_validity_flag_in_a_sphere(setup):
+    """The nonlinearity grows in proportion to the noise (as the bound does), and the
+    flag turns off where it passes the threshold."""
+    head, array, geometry, r0, q = setup
+    low = dipole_localisation_bound(array, head, r0[None], q, noise_std=12e-15,
+                                    accuracy="normal")
+    high = dipole_localisation_bound(array, head, r0[None], q, noise_std=12e-13,
+                                     accuracy="normal")
+    np.testing.assert_allclose(high["nonlinearity"], 100 * low["nonlinearity"], rtol=1e-8)
+    assert bool(low["localisable"][0]) and not bool(high["localisable"][0])
+    assert np.isnan(high["rms_localisable"][0]) and float(low["rms_localisable"][0]) == \
+        float(low["rms"][0])
+    plain = dipole_localisation_bound(array, head, r0[None], q, noise_std=12e-15,
+                                      accuracy="normal", max_nonlinearity=None)
+    assert "localisable" not in plain and float(plain["rms"][0]) == float(low["rms"][0])
