@@ -14,9 +14,9 @@ from .._io import atomic_write
 __all__ = ["summary", "pick", "render_html", "write_report"]
 
 
-def pick(da: xr.DataArray, array, method) -> xr.DataArray:
-    """``da`` at one array and one method (``sel`` reserves the name ``method``)."""
-    return da.sel({"array": array, "method": method})
+def pick(da: xr.DataArray, array, solver) -> xr.DataArray:
+    """``da`` at one array and one solver."""
+    return da.sel(array=array, solver=solver)
 
 
 def summary(ds: xr.Dataset) -> xr.Dataset:
@@ -25,7 +25,7 @@ def summary(ds: xr.Dataset) -> xr.Dataset:
     Returns
     -------
     xarray.Dataset
-        ``snr``, ``ple`` (per method), ``crb`` medians (all and ``*_superficial``), and
+        ``snr``, ``ple`` (per solver), ``crb`` medians (all and ``*_superficial``), and
         ``information``; units as in ``ds``.
     """
     sup = ds["superficial"]
@@ -59,7 +59,7 @@ def _figures(ds: xr.Dataset) -> list[tuple[str, str]]:
         ax.tick_params(axis="x", rotation=20)
     figs.append(("Information and signal-to-noise ratio", _png(fig)))
 
-    methods = [str(m) for m in ds["method"].values]
+    methods = [str(m) for m in ds["solver"].values]
     fig = Figure(figsize=(4 * len(methods), 3.4))
     axes = fig.subplots(1, len(methods), sharey=True)
     for ax, method in zip(np.atleast_1d(axes), methods, strict=True):
@@ -84,16 +84,27 @@ def _figures(ds: xr.Dataset) -> list[tuple[str, str]]:
     return figs
 
 
+def _floor_text(ds: xr.Dataset, i: int) -> str:
+    """The array's white noise floors with their units (fT/sqrt(Hz), fT/(cm sqrt(Hz)))."""
+    parts = []
+    mag, grad = (float(ds[k].values[i]) for k in ("noise_floor_mag", "noise_floor_grad"))
+    if np.isfinite(mag):
+        parts.append(f"{mag * 1e15:.3g} fT/\u221aHz")
+    if np.isfinite(grad):
+        parts.append(f"{grad * 1e13:.3g} fT/(cm \u221aHz)")
+    return ", ".join(parts)
+
+
 def _table(ds: xr.Dataset) -> str:
     s = summary(ds)
-    methods = [str(m) for m in ds["method"].values]
+    methods = [str(m) for m in ds["solver"].values]
     head = ["array", "channels", "noise floor", "information (bit)", "median SNR",
             *[f"{m} PLE (mm), all / superficial" for m in methods],
             "CRB (mm), all / superficial"]
     rows = []
     for i, a in enumerate(ds["array"].values):
         cells = [str(ds["array_label"].values[i]), str(int(ds["n_channels"].values[i])),
-                 str(ds["noise_floor"].values[i]), f"{float(s['information'][i]):.0f}",
+                 _floor_text(ds, i), f"{float(s['information'][i]):.0f}",
                  f"{float(s['snr'][i]):.3g}"]
         for m in methods:
             cells.append(f"{float(pick(s['ple'], a, m)) * 1e3:.1f} / "
