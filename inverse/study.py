@@ -111,15 +111,17 @@ def _jax_cold() -> bool:
         return True
 
 
-# Estimated seconds on 2 cores (measured with `qsense compare`, see docs/inverse.md); the
-# bar's rate corrects them for the machine at hand.
-_BEM_BUILD = {3: 1.5, 4: 9.0, 5: 150.0}
+# Estimated seconds on 2 cores, fitted to stage times of `qsense compare --quick` and of
+# the default run from empty caches; the bar's observed rate corrects them for the machine.
+_BEM_BUILD = {3: 1.5, 4: 10.0, 5: 150.0}
 _BEM_LOAD = 0.5
-_HELMET_SEAT = 4.0  # per helmet
-_COMPILE = {"lead field": 1.0, "bound": 1.2}  # per array, cold JAX cache
+_HELMET_SEAT = 3.0  # per helmet, in the background thread
+_COMPILE = {"lead field": 1.0, "bounds": 1.5}  # cold JAX cache: per array, once
+_POINTS = {"opm": 24, "nv": 1, "neuromag306": 4896 / 306, "ctf275": 3836 / 274}
+# integration points per channel ("accurate"; the OPM and NV presets' values)
 
 
-def plan(*, spacing="ico4", arrays=ARRAY_NAMES, n_opm=64, bem_ico=4, head=None):
+def plan(*, spacing="ico4", arrays=ARRAY_NAMES, n_opm=64, bem_ico=None, head=None):
     """The stages of :func:`compare` and their estimated durations.
 
     Parameters
@@ -130,11 +132,14 @@ def plan(*, spacing="ico4", arrays=ARRAY_NAMES, n_opm=64, bem_ico=4, head=None):
     Returns
     -------
     list of (key, label, seconds)
-        For :class:`Stages`; the estimates assume 2 cores and look at the caches (a BEM
-        built on a first run, JAX kernels compiled on a first run).
+        For :class:`Stages`: ``bem`` (without ``head``), ``sources``, per array
+        ``lead field NAME``, ``solvers NAME``, ``snr NAME`` (and ``helmets`` before the
+        first helmet's), then ``bounds``. The estimates assume 2 cores and look at the
+        caches (a BEM built on a first run, JAX kernels compiled on a first run).
     """
     n_src = _N_SOURCES.get(spacing, 5124)
     cold = _jax_cold()
+    compiling = " (compiling)" if cold else ""
     out = []
     if head is None:
         ico = 4 if bem_ico is None else bem_ico
@@ -146,20 +151,23 @@ def plan(*, spacing="ico4", arrays=ARRAY_NAMES, n_opm=64, bem_ico=4, head=None):
     out.append(("sources", "sources and on-scalp arrays", 0.5))
     n_helmets = sum(a in _HELMETS for a in arrays)
     for a in arrays:
-        if a in _HELMETS and not any(k == "helmets" for k, _, _ in out):
-            out.append(("helmets", "seating the helmets", _HELMET_SEAT * n_helmets))
         n_ch = _N_CHANNELS.get(a, n_opm)
         label = _LABELS.get(a, a)
-        work = n_ch * n_src
-        compile_ = " (compiling)" if cold else ""
-        out.append((f"lead field {a}", f"lead field: {label}{compile_}",
-                    0.2 + 1.2e-6 * work + (_COMPILE["lead field"] if cold else 0.0)))
+        if a in _HELMETS and not any(k == "helmets" for k, _, _ in out):
+            # seated in the background since the start: the wait is what is left
+            before = sum(t for _, _, t in out)
+            out.append(("helmets", "seating the helmets",
+                        max(0.2, _HELMET_SEAT * n_helmets - before)))
+        first = not any(k.startswith("lead field") for k, _, _ in out)
+        out.append((f"lead field {a}", f"lead field: {label}{compiling}",
+                    0.2 + 1.2e-6 * n_ch * n_src
+                    + (_COMPILE["lead field"] * (2 if first else 1) if cold else 0.0)))
         out.append((f"solvers {a}", f"solvers: {label} ({', '.join(METHODS)})",
-                    0.2 + 1.5e-6 * work + 1.5e-9 * n_ch**2 * n_src))
-        out.append((f"snr {a}", f"SNR and information: {label}", 0.05 + 1e-8 * work))
-    n_ch = sum(_N_CHANNELS.get(a, n_opm) for a in arrays)
-    out.append(("bounds", "Cramer-Rao bounds" + (" (compiling)" if cold else ""),
-                1.0e-6 * n_ch * n_src + (_COMPILE["bound"] if cold else 0.0)))
+                    0.2 + 1.5 * (n_ch / 306) ** 2 + 1.5e-9 * n_ch * n_src**2))
+        out.append((f"snr {a}", f"SNR and information: {label}", 0.05 + 1e-8 * n_ch * n_src))
+    points = sum(_POINTS.get(a, 1) * _N_CHANNELS.get(a, n_opm) for a in arrays)
+    out.append(("bounds", "Cramer-Rao bounds" + compiling,
+                2.5e-7 * points * n_src + (_COMPILE["bounds"] if cold else 0.0)))
     return out
 
 
