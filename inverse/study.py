@@ -50,6 +50,7 @@ T/(m sqrt(Hz))), NaN where an array has no such channels.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import os
 import threading
@@ -163,7 +164,7 @@ def plan(*, spacing="ico4", arrays=ARRAY_NAMES, n_opm=64, bem_ico=None, head=Non
                     0.2 + 1.2e-6 * n_ch * n_src
                     + (_COMPILE["lead field"] * (2 if first else 1) if cold else 0.0)))
         out.append((f"solvers {a}", f"solvers: {label} ({', '.join(METHODS)})",
-                    0.2 + 1.5 * (n_ch / 306) ** 2 + 1.5e-9 * n_ch * n_src**2))
+                    0.1 + 0.3 * (n_ch / 306) ** 2 + 1.5e-9 * n_ch * n_src**2))
         out.append((f"snr {a}", f"SNR and information: {label}", 0.05 + 1e-8 * n_ch * n_src))
     points = sum(_POINTS.get(a, 1) * _N_CHANNELS.get(a, n_opm) for a in arrays)
     out.append(("bounds", "Cramer-Rao bounds" + compiling,
@@ -173,11 +174,20 @@ def plan(*, spacing="ico4", arrays=ARRAY_NAMES, n_opm=64, bem_ico=None, head=Non
 
 # --- the study -------------------------------------------------------------------------------
 
-def _on_scalp(head, names, n_opm, opm_sensor, nv_sensor):
-    from qsense.nv import NV_PRESETS, nv_on_scalp
+def _check_presets(arrays, opm_sensor, nv_sensor):
+    from qsense.nv import NV_PRESETS
+    from qsense.sensors import preset_names
 
-    if "nv" in names and nv_sensor not in NV_PRESETS:
+    if "opm" in arrays and opm_sensor not in preset_names("opm"):
+        raise ValueError(f"opm_sensor must be one of {preset_names('opm')}, got "
+                         f"{opm_sensor!r}")
+    if "nv" in arrays and nv_sensor not in NV_PRESETS:
         raise ValueError(f"nv_sensor must be one of {sorted(NV_PRESETS)}, got {nv_sensor!r}")
+
+
+def _on_scalp(head, names, n_opm, opm_sensor, nv_sensor):
+    from qsense.nv import nv_on_scalp
+
     builders = {
         "opm": lambda: qs.arrays.opm_on_scalp(head, n_opm, "radial", sensor=opm_sensor),
         "nv": lambda: nv_on_scalp(head, n_opm, sensor=nv_sensor),
@@ -214,6 +224,24 @@ class _Helmets(threading.Thread):
                 and np.array_equal(self.seat_on.sphere_origin, head.sphere_origin))
         return {name: getattr(qs.arrays, name)(head, **({"dev_head_t": t} if same else {}))
                 for name, t in self.result.items()}
+
+
+def _blas_threads(limit):
+    """At most ``limit`` BLAS threads inside the block (None: no limit).
+
+    The solvers run with one: on a 2-core machine that other processes also use,
+    OpenBLAS's threads wait for each other (an eigendecomposition of 306 x 306 took
+    0.4-1.3 s with two threads, 0.03 s with one), and the default run from empty caches
+    took 144 s with one thread against 177 s with two (load average 5). The lead fields
+    and bounds (JAX) keep their own threads. threadpoolctl comes with scikit-learn (a
+    nilearn dependency); without it nothing is limited.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a dependency of a dependency
+        return contextlib.nullcontext()
+    return (contextlib.nullcontext() if limit is None
+            else threadpool_limits(limits=limit, user_api="blas"))
 
 
 def _noise_cov(info, std):
@@ -312,6 +340,7 @@ def compare(*, spacing: str = "ico4", arrays=ARRAY_NAMES, n_opm: int = 64,
             raise ValueError(f"bem_ico must be one of {BEM_ICOS}, got {bem_ico!r}")
     if head is not None and (not isinstance(head, qs.Head) or head.subject != "fsaverage"):
         raise ValueError("head must be a fsaverage Head (the study's cortex lives on it)")
+    _check_presets(arrays, opm_sensor, nv_sensor)
     progress = _check_progress(progress)
     stages = progress if isinstance(progress, Stages) else Stages(
         plan(spacing=spacing, arrays=arrays, n_opm=n_opm, bem_ico=bem_ico, head=head),
@@ -368,12 +397,14 @@ def _run(stages, spacing, arrays, n_opm, opm_sensor, nv_sensor, bandwidth, momen
         with stages.stage(f"lead field {name}"):
             fwd = qs.make_forward(arr, head, src)  # the lead field, computed once per array
         with stages.stage(f"solvers {name}"):
-            inv = mne.minimum_norm.make_inverse_operator(
-                info, fwd, _noise_cov(info, std), loose=0.2, depth=0.8, verbose=False)
-            for m, method in enumerate(METHODS):
-                ple[a, m] = peak_localisation_error(fwd, inv, method=method,
-                                                    lambda2=lambda2, chunk=_PLE_CHUNK).values
-        with stages.stage(f"snr {name}"):
+            with _blas_threads(1):
+                inv = mne.minimum_norm.make_inverse_operator(
+                    info, fwd, _noise_cov(info, std), loose=0.2, depth=0.8, verbose=False)
+            with _blas_threads(1):
+                for m, method in enumerate(METHODS):
+                    ple[a, m] = peak_localisation_error(
+                        fwd, inv, method=method, lambda2=lambda2, chunk=_PLE_CHUNK).values
+        with stages.stage(f"snr {name}"), _blas_threads(1):
             lf = fwd["sol"]["data"].reshape(arr.n_channels, n_src, 3)
             gain = np.einsum("csk,sk->cs", lf, src.normals)
             snr[a] = moment * np.linalg.norm(gain / std[:, None], axis=0)

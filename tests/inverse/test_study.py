@@ -213,6 +213,8 @@ def test_plan_counts_the_first_run():
     (dict(moment=20.0), "moment"),
     (dict(lambda2=-1.0), "lambda2"),
     (dict(nv_sensor="nv_dreams"), "nv_sensor"),
+    (dict(arrays=("opm",), opm_sensor="quspin_gen9"), "opm_sensor"),
+    (dict(arrays=("opm",), opm_sensor=["quspin_gen2"]), "opm_sensor"),
     (dict(arrays="opm"), "arrays"),
     (dict(bem_ico=2), "bem_ico"),
     (dict(bem_ico=True), "bem_ico"),
