@@ -114,9 +114,9 @@ def _jax_cold() -> bool:
 
 # Estimated seconds on 2 cores, fitted to stage times of `qsense compare --quick` and of
 # the default run from empty caches; the bar's observed rate corrects them for the machine.
-_BEM_BUILD = {3: 1.5, 4: 10.0, 5: 150.0}
+_BEM_BUILD = {3: 1.5, 4: 12.0, 5: 150.0}
 _BEM_LOAD = 0.5
-_HELMET_SEAT = 3.0  # per helmet, in the background thread
+_HELMET_SEAT = 4.5  # per helmet, in the background thread (slowed by the main one)
 _COMPILE = {"lead field": 1.0, "bounds": 1.5}  # cold JAX cache: per array, once
 _POINTS = {"opm": 24, "nv": 1, "neuromag306": 4896 / 306, "ctf275": 3836 / 274}
 # integration points per channel ("accurate"; the OPM and NV presets' values)
@@ -164,7 +164,7 @@ def plan(*, spacing="ico4", arrays=ARRAY_NAMES, n_opm=64, bem_ico=None, head=Non
                     0.2 + 1.2e-6 * n_ch * n_src
                     + (_COMPILE["lead field"] * (2 if first else 1) if cold else 0.0)))
         out.append((f"solvers {a}", f"solvers: {label} ({', '.join(METHODS)})",
-                    0.1 + 0.3 * (n_ch / 306) ** 2 + 1.5e-9 * n_ch * n_src**2))
+                    0.1 + 0.3 * (n_ch / 306) ** 2 + 9e-8 * n_src**2 * (1.5 + n_ch / 64)))
         out.append((f"snr {a}", f"SNR and information: {label}", 0.05 + 1e-8 * n_ch * n_src))
     points = sum(_POINTS.get(a, 1) * _N_CHANNELS.get(a, n_opm) for a in arrays)
     out.append(("bounds", "Cramer-Rao bounds" + compiling,
