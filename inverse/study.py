@@ -83,8 +83,9 @@ _N_SOURCES = {"ico2": 324, "ico3": 1284, "ico4": 5124}
 _N_CHANNELS = {"neuromag306": 306, "ctf275": 274}
 _HELMETS = ("neuromag306", "ctf275")
 _HEMISPHERES = {101: "lh", 102: "rh"}  # MNE's FIFFV_MNE_SURF_LEFT/RIGHT_HEMI
-_PLE_CHUNK = 1024  # dipoles per apply_inverse call: MNE assembles the kernel once per call
-# (1024: 40 % less time than 256 at ico4; ~130 MB per call)
+_PLE_CHUNK = 512  # dipoles per apply_inverse call: MNE assembles the kernel once per call,
+# and each call allocates ~60 MB per array (ico4, one BLAS thread, Neuromag, dSPM: user + system
+# CPU 4.3 s at 256, 3.5 s at 512, 3.9 s at 1024, 5.1 s at 2048, the larger ones in page faults)
 
 
 # --- the plan: stages and their estimated durations ----------------------------------------
@@ -164,7 +165,7 @@ def plan(*, spacing="ico4", arrays=ARRAY_NAMES, n_opm=64, bem_ico=None, head=Non
                     0.2 + 1.2e-6 * n_ch * n_src
                     + (_COMPILE["lead field"] * (2 if first else 1) if cold else 0.0)))
         out.append((f"solvers {a}", f"solvers: {label} ({', '.join(METHODS)})",
-                    0.1 + 0.3 * (n_ch / 306) ** 2 + 9e-8 * n_src**2 * (1.5 + n_ch / 64)))
+                    0.1 + 0.3 * (n_ch / 306) ** 2 + 7e-8 * n_src**2 * (1.5 + n_ch / 64)))
         out.append((f"snr {a}", f"SNR and information: {label}", 0.05 + 1e-8 * n_ch * n_src))
     points = sum(_POINTS.get(a, 1) * _N_CHANNELS.get(a, n_opm) for a in arrays)
     out.append(("bounds", "Cramer-Rao bounds" + compiling,
