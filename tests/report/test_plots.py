@@ -111,3 +111,18 @@ def test_budget_plots_one_unit_at_a_time(sphere_head):
     assert len(styles) == 2  # overlapping curves stay distinguishable
     with pytest.raises(ValueError, match="empty"):
         plot_noise_spectra({})
+
+
+def test_brain_map_example_saves_its_figure(tmp_path):
+    """examples/brain_map.py writes its figure (no window) and its map is the SNR."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "examples" / "brain_map.py"
+    spec = importlib.util.spec_from_file_location("brain_map_example", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "map.png"
+    snr = mod.main(str(out))
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert snr.shape == (1284,) and np.all(snr > 0)
