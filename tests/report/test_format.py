@@ -87,3 +87,17 @@ def test_hemispheres_and_positions(small_study):
     assert fmt.positions(small_study).shape == (small_study.sizes["source"], 3)
     renamed = small_study.rename({"x": "source_x", "y": "source_y", "z": "source_z"})
     np.testing.assert_array_equal(fmt.positions(renamed), fmt.positions(small_study))
+
+
+def test_conclusion_reads_as_written(small_study):
+    from qsense.cli.report import summary
+
+    text = " ".join(fmt.conclusions(small_study, summary(small_study)))
+    assert text.count("Localisation with") == 3 and "Precision bound" in text
+    assert fmt.possessive("on-scalp OPMs") == "on-scalp OPMs'"
+    assert fmt.possessive("CTF 275") == "CTF 275's"
+    same = small_study.copy(deep=True)
+    same["ple"][:] = 0.005  # every array alike: said so, no "best"
+    text = " ".join(fmt.conclusions(same, summary(same)))
+    assert text.count("every array has the same median peak error of noiseless dipoles, "
+                      "5.0 mm") == 3

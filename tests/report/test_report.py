@@ -99,8 +99,8 @@ def test_report_numbers_have_units_and_read_as_written(real_report):
     # the written conclusion names the arrays and the numbers
     best = int(np.argmax(s["snr"].values))
     label = str(ds["array_label"].values[best])
-    assert (f"the highest median signal-to-noise ratio of a 20 nA m dipole is {label}'s "
-            f"({fmt.sig(float(s['snr'][best]))})") in html.unescape(text)
+    assert (f"the highest median signal-to-noise ratio of a 20 nA m dipole is "
+            f"{fmt.possessive(label)} ({fmt.sig(float(s['snr'][best]))})") in html.unescape(text)
 
 
 def test_report_provenance(real_report):

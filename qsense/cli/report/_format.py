@@ -172,7 +172,12 @@ def _ratio_text(a: float, b: float) -> str:
     return f"{sig(a / b, 2)}×" if b > 0 else "–"
 
 
-def _spread(values, names, digits=2, unit="") -> tuple[int, int, bool]:
+def possessive(name: str) -> str:
+    """``"Neuromag 306's"``, ``"on-scalp OPMs'"``."""
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
+
+
+def _spread(values, digits=2) -> tuple[int, int, bool]:
     """Index of the largest and smallest value and whether all are equal at ``digits``."""
     hi, lo = int(np.nanargmax(values)), int(np.nanargmin(values))
     same = sig(values[hi], digits) == sig(values[lo], digits)
@@ -185,11 +190,11 @@ def conclusions(ds: xr.Dataset, summ: xr.Dataset) -> list[str]:
     out = []
     if "snr" in summ:
         snr = summ["snr"].values
-        best, worst, same = _spread(snr, names, 3)
+        best, worst, same = _spread(snr, 3)
         moment = ds.attrs.get("moment_Am")
         what = f"a {setting('moment_Am', moment)} dipole" if moment else "a dipole"
         text = (f"Signal: the highest median signal-to-noise ratio of {what} is "
-                f"{names[best]}'s ({sig(snr[best])})")
+                f"{possessive(names[best])} ({sig(snr[best])})")
         if not same:
             text += (f", {_ratio_text(snr[best], snr[worst])} that of {names[worst]}, the "
                      f"lowest ({sig(snr[worst])})")
@@ -206,22 +211,22 @@ def conclusions(ds: xr.Dataset, summ: xr.Dataset) -> list[str]:
             ple = summ["ple"].sel(solver=s).values * 1e3
             sup = (summ["ple_superficial"].sel(solver=s).values * 1e3
                    if "ple_superficial" in summ else None)
-            hi, lo, same = _spread(ple, names)
+            hi, lo, same = _spread(ple)
             if same:
                 text = (f"Localisation with {s}: every array has the same median peak "
                         f"error of noiseless dipoles, {sig(ple[lo], 2)} mm")
             else:
                 text = (f"Localisation with {s}: the smallest median peak error of noiseless "
-                        f"dipoles is {names[lo]}'s ({sig(ple[lo], 2)} mm over all sources"
+                        f"dipoles is {possessive(names[lo])} ({sig(ple[lo], 2)} mm over all sources"
                         + (f", {sig(sup[lo], 2)} mm over the superficial tangential ones"
                            if sup is not None else "")
-                        + f"), the largest {names[hi]}'s ({sig(ple[hi], 2)} mm)")
+                        + f"), the largest {possessive(names[hi])} ({sig(ple[hi], 2)} mm)")
             out.append(text + ".")
     if "crb" in summ:
         crb = summ["crb"].values * 1e3
         best = int(np.nanargmin(crb))
-        text = (f"Precision bound: the smallest median Cramér-Rao bound is {names[best]}'s "
-                f"({sig(crb[best], 2)} mm)")
+        text = ("Precision bound: the smallest median Cramér-Rao bound is "
+                f"{possessive(names[best])} ({sig(crb[best], 2)} mm)")
         if "crb" in ds and "source" in ds["crb"].dims:
             below = (ds["crb"] < 0.01).sum("source") / np.isfinite(ds["crb"]).sum("source")
             text += ("; sources whose bound lies below 1 cm, where fits can attain it: "
