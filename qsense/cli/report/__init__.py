@@ -345,7 +345,7 @@ def render_html(ds: xr.Dataset, *, arrays: dict | None = None, head=None, comman
     room : str
         Room preset of the noise spectra (:data:`qsense.environment.ROOMS`).
     budget_freqs : array_like, optional
-        Frequencies of the noise spectra, Hz; default 120 log-spaced from 0.1 to 1000 Hz.
+        Frequencies of the noise spectra, Hz; default 80 log-spaced from 0.1 to 1000 Hz.
 
     Returns
     -------
@@ -363,7 +363,7 @@ def render_html(ds: xr.Dataset, *, arrays: dict | None = None, head=None, comman
         raise ValueError("ds has a dimension 'method': rename it to 'solver' "
                          "(ds.rename(method='solver'))")
     room_obj = get_room(room)
-    freqs = (np.logspace(-1, 3, 120) if budget_freqs is None
+    freqs = (np.logspace(-1, 3, 80) if budget_freqs is None
              else np.asarray(budget_freqs, dtype=float))
     # the figures depend on the data only: a dataset written again (another run id, the
     # same numbers) reuses them; only the provenance is new

@@ -274,7 +274,7 @@ def brain_maps(ds: xr.Dataset, var: str, solver: str | None = None) -> Fig:
                        views=("lateral", "medial"), hemis=("lh", "rh"),
                        cmap=cmap, vmin=vmin, vmax=vmax, log=log, allow_nan=True,
                        colorbar=False, axes=[axes[0], axes[3], axes[1], axes[2]],
-                       resolution=260)
+                       resolution=200)
         for ax in axes:
             ax.set_title("")
     cax = fig.add_axes((0.2, 0.5 / height, 0.6, 0.15 / height))
