@@ -94,7 +94,7 @@ def compare(*, spacing: str = "ico4", arrays=ARRAY_NAMES, n_opm: int = 64,
     Returns
     -------
     xarray.Dataset
-        Dimensions ``array``, ``source``, ``method``; every variable has units.
+        Dimensions ``array``, ``source``, ``solver``; every variable has units.
     """
     if spacing not in SPACINGS:
         raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
@@ -155,7 +155,7 @@ def compare(*, spacing: str = "ico4", arrays=ARRAY_NAMES, n_opm: int = 64,
         "n_channels": ("array", n_channels, {"units": "1", "long_name": "channels"}),
         "noise_floor": ("array", floors, {"units": "T/sqrt(Hz) (T/(m sqrt(Hz)) planar)",
                                           "long_name": "white noise floors"}),
-        "method": ("method", list(METHODS), {"long_name": "minimum-norm method"}),
+        "solver": ("solver", list(METHODS), {"long_name": "minimum-norm method"}),
         "source": ("source", np.arange(n_src), {"long_name": "cortical source index"}),
         "depth": ("source", depth, {"units": "m", "long_name": "depth below the inner "
                                     "skull"}),
@@ -173,7 +173,7 @@ def compare(*, spacing: str = "ico4", arrays=ARRAY_NAMES, n_opm: int = 64,
          "information": (("array",), info_bits,
                          {"units": "bit", "long_name": "total information per sample about "
                           "independent 1 nAm sources"}),
-         "ple": (("array", "method", "source"), ple,
+         "ple": (("array", "solver", "source"), ple,
                  {"units": "m", "long_name": "peak localisation error of the noiseless "
                   "point-spread function"}),
          "crb": (("array", "source"), crb,

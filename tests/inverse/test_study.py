@@ -48,7 +48,7 @@ def test_metrics_match_direct_computation(study):
     for method in ("MNE", "dSPM", "sLORETA"):
         ple = peak_localisation_error(fwd, inv, method=method, lambda2=1 / 9)
         np.testing.assert_allclose(
-            ds["ple"].sel({"array": "neuromag306", "method": method}), ple, atol=1e-12)
+            ds["ple"].sel({"array": "neuromag306", "solver": method}), ple, atol=1e-12)
     # CRB where defined, NaN where the normal is within 3 degrees of radial
     out = src.positions - head.sphere_origin
     cosr = np.abs(np.sum(out * src.normals, 1)) / np.linalg.norm(out, axis=1)
@@ -65,7 +65,7 @@ def test_dataset_is_self_describing_and_round_trips(study, tmp_path):
     head, src, ds = study
     for name in ("snr", "information", "ple", "crb", "depth", "source_x"):
         assert "units" in ds[name].attrs, name
-    assert ds.sizes == {"array": 2, "method": 3, "source": len(src)}
+    assert ds.sizes == {"array": 2, "solver": 3, "source": len(src)}
     assert ds.attrs["bandwidth_Hz"] == BW
     ds.to_netcdf(tmp_path / "s.nc")
     back = xr.load_dataset(tmp_path / "s.nc")
@@ -110,7 +110,7 @@ def test_qsense_compare_writes_netcdf_and_report(tmp_path, capsys):
     assert ds.attrs["conductor"] == "bem" and ds.sizes["source"] == 324
     assert np.all(np.isfinite(ds["ple"])) and np.all(np.isfinite(ds["snr"]))
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3 and "<table>" in html
+    assert html.count("data:image/png;base64,") == 11 and "<table>" in html
     mask = os.umask(0)
     os.umask(mask)
     for name in ("compare.nc", "report.html"):  # usual permissions, not mkstemp's 0600
