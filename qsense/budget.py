@@ -118,7 +118,9 @@ def noise_budget(array, environment: Environment | None = None, freqs=None,
     f = np.logspace(-1, 3, 200) if freqs is None else _check_freqs(freqs)
     suppression = check_bool("suppression", suppression)
     n_ch = array.n_channels
-    grad = np.asarray(array.is_gradiometer, dtype=bool)
+    # planar gradiometers read T/m; axial ones (CTF) read a field difference in T, like
+    # magnetometers (SensorArray.noise, qsense.forward's units)
+    grad = np.asarray(array.is_planar_gradiometer, dtype=bool)
     room = env.room
     S = room.shielding_factor(f)
     out = np.zeros((len(CONTRIBUTORS), n_ch, f.size))

@@ -59,7 +59,7 @@ def write_outputs(ds, out_dir, *, run_id: str | None = None, command=None,
     run_id = new_run_id() if run_id is None else run_id
     ds = ds.assign_attrs(run_id=run_id)
     with _stage(stages, "report"):
-        text = render_html(ds)
+        text = render_html(ds, command=command)
 
     def html(path):
         Path(path).write_text(text, encoding="utf-8")

@@ -256,6 +256,61 @@ def _output_dir(path):
         raise ValueError(f"output_dir={str(path)!r}: {err}") from None
 
 
+# --- qsense simulate ------------------------------------------------------------------------
+
+SIMULATE_ACTIVITIES = ("evoked", "alpha", "spikes", "empty-room")
+POWER_LINES = ("50", "60", "off")
+
+
+def _array_names():
+    from .info import _ARRAYS
+
+    return [name for name, _ in _ARRAYS]
+
+
+def _axes_names():
+    from ..arrays import AXES
+
+    return AXES
+
+
+def _room_or_none():
+    return ["none", *_room_names()]
+
+
+def _spacing(value):
+    """``ico2`` ... ``ico5`` (cortex) or a volume grid step in millimetres (``"10mm"``)."""
+    from ..sources import CORTEX_SPACINGS
+
+    if value in CORTEX_SPACINGS:
+        return value
+    text = value.strip().lower()
+    try:
+        step = float(text[:-2]) if text.endswith("mm") else math.nan
+    except ValueError:
+        step = math.nan
+    if not 1.0 <= step <= 50.0:  # NaN fails too
+        raise ValueError(f"must be one of {', '.join(CORTEX_SPACINGS)} (cortex, fsaverage "
+                         f"head) or a volume grid step of 1-50 mm such as \"10mm\", got "
+                         f"{_shown(value)}")
+    return f"{step:g}mm"
+
+
+def _fif_output(path):
+    path = _output_file("output")(path)
+    if not path.name.endswith(".fif"):
+        raise ValueError(f"output={str(path)!r} must end in .fif (e.g. sim_raw.fif)")
+    return path
+
+
+def _pos_file(path):
+    path = Path(path).expanduser().resolve()
+    if not path.is_file():
+        raise ValueError(f"head_pos={str(path)!r} is not a file (need a MaxFilter .pos file "
+                         "of head positions, as mne.chpi.write_head_pos writes)")
+    return path
+
+
 SCHEMAS: dict[str, tuple[Option, ...]] = {
     "budget": (
         Option("sensor", "str", "quspin_gen2",
@@ -309,6 +364,62 @@ SCHEMAS: dict[str, tuple[Option, ...]] = {
                default_text="on when standard error is a terminal"),
     ),
 }
+
+SCHEMAS["simulate"] = (
+    Option("output", "path", None, "FIF file to write (ending in .fif; required); the "
+           "ground truth goes beside it as <name>-truth.nc", check=_fif_output),
+    Option("overwrite", "bool", False, "replace an existing output (and its truth file)"),
+    Option("array", "str", "opm_on_scalp", "sensor array (`qsense info` lists them)",
+           choices=_array_names),
+    Option("sensor", "str", None,
+           "sensor preset of the array; unset: the array's own (opm_on_scalp "
+           "quspin_gen2, nv_on_scalp nv_flux_concentrator, kernel_flux kernel_flux, a "
+           "helmet all its channels); on a helmet a SQUID preset keeps its channels only",
+           choices=_sensor_names),
+    Option("n_sensors", "int", 64, "sensors in an on-scalp array (opm_on_scalp, "
+           "nv_on_scalp; the other layouts are fixed)", low=1, high=1000),
+    Option("axes", "str", "radial", "field components each OPM reads (opm_on_scalp)",
+           choices=_axes_names),
+    Option("head", "str", "fsaverage", "head model: fsaverage (BEM, cortex sources) or "
+           "sphere", choices=lambda: ("fsaverage", "sphere")),
+    Option("spacing", "str", None, "source space: ico2..ico5 (cortex, fsaverage head) or a "
+           "volume grid step such as 10mm; unset: ico4 on fsaverage, 10mm on the sphere",
+           check=_spacing),
+    Option("activity", "str", "evoked", "source activity (qsense.activity); empty-room: no "
+           "sources", choices=lambda: SIMULATE_ACTIVITIES),
+    Option("amplitude", "float", None, "dipole moment, nAm (evoked and spikes: peak, alpha: "
+           "rms); unset: the preset's, 20 / 200 / 20 nAm", low=0.0, high=1e6, low_open=True),
+    Option("n_trials", "int", None, "stimuli (evoked); unset: as many as fit in --duration, "
+           "or 30", low=1, high=100_000),
+    Option("soa", "float", 1.0, "mean stimulus interval, s (evoked; jitter +-0.2 s)",
+           low=0.2, high=60.0, low_open=True),
+    Option("frequency", "float", 10.0, "centre frequency, Hz (alpha)", low=0.0, high=1e4,
+           low_open=True),
+    Option("rate", "float", 0.5, "discharges per second (spikes)", low=0.0, high=100.0,
+           low_open=True),
+    Option("duration", "float", None, "recording length, s; unset: 10 s, or for evoked the "
+           "length of its trials", low=0.0, high=86_400.0, low_open=True),
+    Option("sfreq", "float", 1000.0, "sampling rate, Hz", low=0.0, high=1e6, low_open=True),
+    Option("room", "str", "none", "shielded room preset, or none for a perfect room "
+           "(no remnant field, interference or movement)", choices=_room_or_none),
+    Option("nulling", "bool", False, "on-person nulling coils cancel the remnant field "
+           "(with a room)"),
+    Option("power_line", "str", "50", "power-line frequency in Hz, or off (with a room)",
+           choices=lambda: POWER_LINES),
+    Option("movement", "bool", True, "draw a head trajectory from the room's movement "
+           "spectrum when no --head-pos is given (with a room)"),
+    Option("head_pos", "path", None, "head positions over time, a MaxFilter .pos file "
+           "(mne.chpi.read_head_pos)", check=_pos_file),
+    Option("seed", "int", 0, "seed of every random draw (activity and noise)", low=0,
+           high=10**9),
+    Option("sensor_physics", "bool", True, "each sensor's response (OPM Bloch model, "
+           "low-pass); off: ideal sensors"),
+    Option("noise", "bool", True, "add each channel's sensor noise"),
+    Option("chunk_duration", "float", 10.0, "seconds computed and written at a time "
+           "(memory, not numbers)", low=0.0, high=3600.0, low_open=True),
+    Option("progress", "bool", None, "show a progress bar; unset: when stderr is a terminal"),
+)
+
 
 
 class Settings(dict):

@@ -4,10 +4,16 @@
   :func:`qsense.opm.simulate_array_recording` on the 3-component field in each cell
   (bandwidth, cross-axis projection, gain loss in the total field; gain and orientation
   errors, crosstalk and closed loop through ``opm_options``).
-* Other sensors with a finite preset bandwidth (NV presets, OPM presets without a Bloch
-  model): an ideal readout behind a first-order low-pass at the preset's bandwidth (the
-  output filter of a lock-in readout). The NV ODMR lock-in and frequency tracking are not
-  simulated (an assumption; see ``docs/simulation.md``).
+* NV presets: the frequency-locked CW-ODMR lock-in readout
+  (:func:`forward_models.nv.tracked_readout`): the resonance moves by ``gamma_NV
+  flux_gain B`` (B: the channel's ideal reading), the carrier follows it with an
+  integral controller whose loop bandwidth is the preset's bandwidth (8 controller steps
+  per sample), the field is read from the carrier. Within the lock-in's linear range
+  (shifts per step well below the ODMR linewidth) this is the first-order low-pass at
+  the preset's bandwidth; beyond it the loop lags or loses lock. Modulation deviation:
+  half the linewidth (:data:`NV_MOD_DEPTH`, an assumption).
+* Other sensors with a finite preset bandwidth (OPM presets without a Bloch model): an
+  ideal readout behind a first-order low-pass at the preset's bandwidth.
 * SQUIDs (infinite preset bandwidth): flux-locked and ideal, the reading is the field.
 
 Every stage here is a function of a window of samples that starts settled in the field
@@ -25,14 +31,25 @@ import numpy as np
 import xarray as xr
 from scipy.signal import lfilter
 
+from forward_models.constants import GAMMA_NV
+from forward_models.nv import tracked_readout
+
 from ..opm import simulate_array_recording
+from ..sensors.nv import NVPreset
 from .field import bloch_groups
 
-__all__ = ["ResponsePlan", "response_plan", "sensor_response", "first_order_lowpass",
+__all__ = ["ResponsePlan", "response_plan", "sensor_response", "first_order_lowpass", "readout",
            "OPM_OPTIONS", "WARMUP_TIME_CONSTANTS"]
 
 OPM_OPTIONS = ("gain_error", "orientation_error", "crosstalk", "closed_loop", "n_substeps")
 """Keywords of :func:`qsense.opm.opm_response` that ``opm_options`` may set."""
+
+NV_MOD_DEPTH = 0.5
+"""Frequency deviation of the NV lock-in's modulation, in ODMR linewidths (assumption:
+near the deviation of largest slope for a Lorentzian line, about 0.3-0.5 FWHM)."""
+
+NV_SUBSTEPS = 8
+"""Controller steps per sample of the NV frequency-tracking loop."""
 
 WARMUP_TIME_CONSTANTS = 60.0
 """Length of the settling window before each chunk, in time constants of the slowest
@@ -92,6 +109,11 @@ class ResponsePlan:
         Passed to :func:`qsense.opm.simulate_array_recording`.
     subarrays : list of SensorArray
         The channels of each group as an array of their own.
+    nv : ndarray of int
+        Rows of ``other`` read out by NV frequency tracking.
+    nv_figures : ndarray, shape (4, n_nv)
+        Their contrast, linewidth (Hz), modulation deviation (Hz) and resonance shift
+        per tesla (``gamma_NV flux_gain``, Hz/T).
     """
 
     groups: list
@@ -99,6 +121,8 @@ class ResponsePlan:
     bandwidth: np.ndarray
     opm_options: dict = field(default_factory=dict)
     subarrays: list = field(default_factory=list)
+    nv: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    nv_figures: np.ndarray = field(default_factory=lambda: np.zeros((4, 0)))
 
     @property
     def max_bandwidth(self) -> float:
@@ -142,7 +166,30 @@ def response_plan(array, sensor_physics: bool = True, opm_options=None) -> Respo
         done[idx] = True
     other = np.flatnonzero(~done)
     bw = np.array([float(array.channel_presets[i].bandwidth) for i in other])
-    return ResponsePlan(groups, other, bw, opm_options, [array.pick(i) for _, i in groups])
+    presets = [array.channel_presets[i] for i in other]
+    nv = np.array([k for k, p in enumerate(presets) if isinstance(p, NVPreset)], dtype=int)
+    figures = np.array([[presets[k].contrast, presets[k].linewidth,
+                         NV_MOD_DEPTH * presets[k].linewidth,
+                         GAMMA_NV / (2 * np.pi) * presets[k].flux_gain] for k in nv]
+                       ).reshape(-1, 4).T
+    return ResponsePlan(groups, other, bw, opm_options, [array.pick(i) for _, i in groups],
+                        nv, figures)
+
+
+def readout(plan: ResponsePlan, channel_field, sfreq) -> np.ndarray:
+    """Readings of ``plan.other`` (n_other, n) from their ideal readings: NV frequency
+    tracking for the NV rows, the first-order low-pass at the preset's bandwidth for the
+    others (none for infinite bandwidths). Starts settled at the first sample."""
+    bw = plan.bandwidth.copy()
+    bw[plan.nv] = np.inf
+    out = first_order_lowpass(channel_field, sfreq, bw)
+    if len(plan.nv):
+        contrast, linewidth, mod_depth, per_tesla = plan.nv_figures
+        shift = np.asarray(channel_field, dtype=float)[plan.nv] * per_tesla[:, None]
+        carrier = tracked_readout(shift, sfreq, contrast, linewidth, mod_depth,
+                                  plan.bandwidth[plan.nv], n_substeps=NV_SUBSTEPS)
+        out[plan.nv] = np.asarray(carrier) / per_tesla[:, None]
+    return out
 
 
 def respond_bloch(plan: ResponsePlan, cells, sfreq) -> list:
@@ -159,7 +206,7 @@ def respond(plan: ResponsePlan, array, channel_field, cells, sfreq) -> np.ndarra
     n = channel_field.shape[-1] if len(plan.other) else cells[0].shape[-1]
     out = np.empty((array.n_channels, n))
     if len(plan.other):
-        out[plan.other] = first_order_lowpass(channel_field, sfreq, plan.bandwidth)
+        out[plan.other] = readout(plan, channel_field, sfreq)
     for (_, idx), r in zip(plan.groups, respond_bloch(plan, cells, sfreq), strict=True):
         out[idx] = r
     return out

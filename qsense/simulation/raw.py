@@ -3,7 +3,10 @@
 The chain, one chunk at a time (each stage is also a public function of
 :mod:`qsense.simulation`):
 
-1. source currents -> true field (:class:`~qsense.simulation.field.SourceField`);
+1. source currents -> true field (:class:`~qsense.simulation.field.SourceField`, or
+   :class:`~qsense.simulation.moving_field.MovingSourceField` when the head moves in a
+   fixed helmet), plus the room's field (:class:`~qsense.simulation.room.RoomField`,
+   with the sensors moving through it when they move with the head);
 2. sensor physics (:mod:`qsense.simulation.physics`);
 3. sensor noise (:mod:`qsense.simulation.noise`);
 4. the ADC (:mod:`qsense.simulation.adc`).
@@ -18,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._checks import check_int, check_number, validate_type
+from .._checks import check_int, check_number, check_option, validate_type
 from ..head import Head
 from ..sensor_array import SensorArray
 from ..sources import SourceSpace
@@ -26,7 +29,15 @@ from .adc import as_adc, digitise
 from .currents import active_sources
 from .field import SourceField
 from .noise import BLOCK, SENSOR_NOISE_STREAM, NoiseSource
-from .physics import first_order_lowpass, respond_bloch, response_plan
+from .physics import readout, respond_bloch, response_plan
+from .room import (
+    DrawnTrajectory,
+    RoomField,
+    RoomSignals,
+    Trajectory,
+    environment_record,
+    trajectory_truth,
+)
 from .truth import decoded, truth_dataset, truth_fname, write_truth
 
 __all__ = ["simulate_raw", "DESCRIPTION_PREFIX"]
@@ -35,14 +46,13 @@ DESCRIPTION_PREFIX = "Simulated by qsense simulate_raw: "
 """Start of the ``info["description"]`` line that records the simulation's settings
 (JSON follows)."""
 
+INTERP = ("cos2", "linear", "zero", "hann")
+"""Blending between the positions of a head trajectory (as ``mne.simulation.simulate_raw``)."""
+
 BLOCH_BLOCK = 2**12
 """Samples per block of the Bloch-model OPM stage (plus the settling window before it):
 the block is the same whatever the chunking; JAX's intermediates for a block of 64
 sensors are about 30 MB."""
-
-_LATER = ("arrives with the environment and head-movement work (issue 12 stays open for "
-          "it); pass {name}=None")
-
 
 class _Chain:
     """Samples of the simulated recording, computed chunk by chunk (see the module
@@ -55,8 +65,8 @@ class _Chain:
     rounding into the small readings at ~1e-11, so only the same windows give the same
     numbers."""
 
-    def __init__(self, array, plan, field, noise, adc, sfreq, n_times, chunk, progress):
-        self.array, self.plan, self.field = array, plan, field
+    def __init__(self, array, plan, field, room, noise, adc, sfreq, n_times, chunk, progress):
+        self.array, self.plan, self.field, self.room = array, plan, field, room
         self.noise, self.adc, self.sfreq = noise, adc, sfreq
         self.n_times, self.chunk = n_times, min(chunk, n_times)
         self.warmup = plan.warmup(sfreq)
@@ -73,13 +83,15 @@ class _Chain:
         if k not in self._bloch:
             B, W = self.bloch_block, self.warmup
             s, e = k * B, min((k + 1) * B, self.n_times)
-            if self.field.active is None:
+            if self.field.active is None and self.room is None:
                 return [np.zeros((len(idx), e - s)) for _, idx in self.plan.groups]
             a = max(0, s - W)
             front = W - (s - a)
             back = B + W - front - (e - a)
-            cells = [np.pad(c, ((0, 0), (0, 0), (front, back)), mode="edge")
-                     for c in self.field.cells(a, e)]
+            cells = self.field.cells(a, e)
+            if self.room is not None:
+                cells = [c + r for c, r in zip(cells, self.room.cells(a, e), strict=True)]
+            cells = [np.pad(c, ((0, 0), (0, 0), (front, back)), mode="edge") for c in cells]
             out = respond_bloch(self.plan, cells, self.sfreq)
             if len(self._bloch) >= 2:
                 self._bloch.pop(min(self._bloch))
@@ -90,8 +102,10 @@ class _Chain:
         data = np.empty((self.array.n_channels, e - s))
         if len(self.plan.other):
             a = max(0, s - self.warmup)
-            data[self.plan.other] = first_order_lowpass(
-                self.field.channels(a, e), self.sfreq, self.plan.bandwidth)[:, s - a:]
+            ideal = self.field.channels(a, e)
+            if self.room is not None:
+                ideal = ideal + self.room.channels(a, e)
+            data[self.plan.other] = readout(self.plan, ideal, self.sfreq)[:, s - a:]
         B = self.bloch_block
         for k in range(s // B, (e - 1) // B + 1) if self.plan.groups else ():
             a, b = max(s, k * B), min(e, (k + 1) * B)
@@ -113,6 +127,77 @@ class _Chain:
                 self.bar.update(e - self._reached)
                 self._reached = e
         return out
+
+
+def _check_environment(environment):
+    """None, an Environment, or a room name (its preset environment)."""
+    from ..environment import Environment, room_names
+
+    if environment is None or isinstance(environment, Environment):
+        return environment
+    if isinstance(environment, str):
+        if environment not in room_names():
+            raise ValueError(f"environment={environment!r}: a room name must be one of "
+                             f"{room_names()} (or pass a qsense.Environment, or None for a "
+                             "perfect room)")
+        return Environment.preset(environment)
+    raise TypeError(f"environment must be a qsense.Environment, a room name or None, got "
+                    f"{type(environment).__name__}")
+
+
+def _movement(array, head, sources, active, plan, environment, head_movement, interp,
+              sfreq, n_times, seed):
+    """Stage 1 with the head's movement: (source field, trajectory for the room)."""
+    from .moving_field import MovingSourceField
+    from .trajectory import check_head_pos, check_sensors_outside, control_points, poses_at
+
+    cells = bool(plan.groups)
+    if head_movement is None:
+        field = SourceField(array, head, sources, active, channels=plan.other, cells=cells)
+        trajectory = None
+        if (environment is not None and environment.movement is not None
+                and array.head_mounted):
+            trajectory = DrawnTrajectory(environment.movement, sfreq, seed)
+        return field, trajectory
+    check_option("interp", interp, INTERP)
+    hp = check_head_pos(head_movement, sfreq=sfreq, n_times=n_times)
+    description = {"kind": "given (MNE head-position format)", "n_positions": len(hp),
+                   "first_time_s": float(hp[0, 0]), "last_time_s": float(hp[-1, 0]),
+                   "interp": interp}
+    if array.head_mounted:
+        # the sources move with the sensors; only the room's field changes
+        field = SourceField(array, head, sources, active, channels=plan.other, cells=cells)
+        trajectory = Trajectory(lambda s, e: poses_at(hp, sfreq, s, e, interp), description)
+        return field, trajectory
+    if cells:
+        raise ValueError("head_movement with Bloch-model OPMs in a fixed helmet is not "
+                         "simulated; pass sensor_physics=False or head_movement=None")
+    transforms, offsets, rows = control_points(hp, sfreq, initial=array.dev_head_t)
+    check_sensors_outside(array, head, transforms, times=offsets / sfreq, rows=rows)
+    field = MovingSourceField(array, head, sources, active, hp, sfreq, interp=interp,
+                              channels=plan.other)
+    return field, None
+
+
+def _movement_truth(truth, trajectory, head_movement, n_times, sfreq):
+    """Add the head's movement to the truth dataset: the given MNE head positions
+    (``head_pos``), and for arrays moving with the head their pose in the room
+    (:func:`~qsense.simulation.room.trajectory_truth`)."""
+    if head_movement is not None:
+        from .trajectory import check_head_pos
+
+        hp = check_head_pos(head_movement, sfreq=sfreq, n_times=n_times)
+        truth["head_pos"] = (("head_position", "head_pos_column"), hp,
+                             {"units": "s, 1, 1, 1, m, m, m, 1, m, m/s", "long_name":
+                              "head positions as given (MNE's format: t, q1-q3, x, y, z, "
+                              "gof, err, v; device -> head)"})
+    if trajectory is not None:
+        for name, (dims, values, attrs) in trajectory_truth(trajectory, n_times,
+                                                            sfreq).items():
+            if name == "pose_time":
+                truth.coords[name] = (dims, values, attrs)
+            else:
+                truth[name] = (dims, values, attrs)
 
 
 def _check_stc(sources, stc, duration, sfreq):
@@ -190,11 +275,13 @@ def _info(array, head, sfreq, settings):
 def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=True,
                  noise=True, head_movement=None, seed=0, chunk_duration=10.0, fname=None,
                  overwrite=False, duration=None, sfreq=None, adc=None, annotations=None,
-                 opm_options=None, split_size="2GB", return_truth=False, progress=False):
+                 opm_options=None, split_size="2GB", return_truth=False, progress=False,
+                 interp="cos2"):
     """What an array would record from sources in a head, as an ``mne.io.Raw``.
 
     The chain: source currents -> the true field at every coil integration point (and
-    the 3-component field in each OPM cell) -> sensor physics -> sensor noise -> ADC,
+    the 3-component field in each OPM cell), head movement and the room's field ->
+    sensor physics -> sensor noise -> ADC,
     computed ``chunk_duration`` at a time. See ``docs/simulation.md``.
 
     Parameters
@@ -211,9 +298,14 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
         sample of the recording. An :class:`~qsense.activity.Activity` brings its events
         and annotations along. None: an empty-room recording (needs ``duration`` and
         ``sfreq``).
-    environment : None
-        A perfect room. Rooms, interferers and the power line arrive with the
-        environment work (anything else raises ValueError).
+    environment : qsense.Environment, str or None
+        The room (:mod:`qsense.simulation.room`): remnant field and gradient (after the
+        nulling coils), distant interferers attenuated by the room's shielding factor,
+        the power line's harmonics, the shield's Johnson noise, synthesised from the
+        spectra ``qsense budget`` reports; with a movement spectrum and no
+        ``head_movement``, a head-mounted array moves along a trajectory drawn from it.
+        A room name takes its preset environment (``Environment.preset(name)``). None: a
+        perfect room.
     sensor_physics : bool
         True: each sensor's model (SERF Bloch model for OPM presets that carry one,
         first-order low-pass at the preset bandwidth for the other sensors with a finite
@@ -221,8 +313,16 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
     noise : bool
         Add each channel's sensor noise (white + 1/f, from the array's noise floors and
         the presets' corner frequencies).
-    head_movement : None
-        Not yet supported (raises ValueError unless None).
+    head_movement : array_like, shape (n, 10), path-like, dict or None
+        Head positions in MNE's format (``mne.chpi.read_head_pos``: t, q1, q2, q3, x, y,
+        z, gof, err, v; device -> head; t from the first sample, s), a ``.pos`` file, or
+        ``{t: 4x4}`` (:func:`qsense.simulation.trajectory.check_head_pos`). A fixed helmet
+        (SQUID) sees the head move inside it: its lead field at each position, blended
+        between positions as ``mne.simulation.simulate_raw`` does
+        (:class:`~qsense.simulation.moving_field.MovingSourceField`); positions that put a
+        sensor inside the scalp are refused. A head-mounted array (OPM, NV) moves with the
+        head through the room's field, the first row being the reference pose (the room
+        frame); the sources move with it.
     seed : int
         >= 0. Same seed, same numbers, whatever ``chunk_duration``.
     chunk_duration : float
@@ -252,6 +352,8 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
         Also return the ground truth (:mod:`qsense.simulation.truth`).
     progress : bool
         Show a progress bar.
+    interp : {"cos2", "linear", "zero", "hann"}
+        Blending between the positions of ``head_movement`` (MNE's choices).
 
     Returns
     -------
@@ -267,8 +369,10 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
     Raises
     ------
     ValueError, TypeError
-        Naming the argument: environment or head_movement not None, vertices not in the
-        source space, sfreq below twice the highest sensor bandwidth simulated,
+        Naming the argument: an unknown room, a bad head trajectory (NaN, millimetres,
+        times out of order or past the end, sensors inside the head), vertices not in
+        the source space, sfreq below twice the highest sensor bandwidth or power-line
+        harmonic simulated,
         durations <= 0, an existing ``fname`` without ``overwrite`` (also a
         FileExistsError). Nothing is written then.
     """
@@ -276,15 +380,10 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
 
     from .fif import SimulatedRaw, check_fname, save_atomic  # imports mne.io
 
-    if environment is not None:
-        raise ValueError("environment=" + type(environment).__name__ + ": the environment "
-                         "stage " + _LATER.format(name="environment"))
-    if head_movement is not None:
-        raise ValueError("head_movement is not None: head movement " +
-                         _LATER.format(name="head_movement"))
     validate_type(array, SensorArray, "array", "qsense.SensorArray")
     validate_type(head, Head, "head", "qsense.Head")
     validate_type(sources, SourceSpace, "sources", "qsense SourceSpace")
+    environment = _check_environment(environment)
     for name, flag in (("sensor_physics", sensor_physics), ("noise", noise),
                        ("return_truth", return_truth), ("progress", progress)):
         validate_type(flag, bool, name)
@@ -304,6 +403,13 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
             f"bandwidth {top:g} Hz (sensor_physics=True); use sfreq >= {2 * top:g} Hz "
             "(resample the stc) or sensor_physics=False"
         )
+    signals = None if environment is None else RoomSignals(environment, sfreq, seed)
+    if signals is not None and sfreq <= 2 * signals.max_frequency:
+        f = signals.max_frequency
+        raise ValueError(
+            f"sfreq={sfreq:g} Hz is not above twice the highest frequency simulated, the "
+            f"power-line harmonic at {f:g} Hz (environment.power_line.harmonics); use "
+            f"sfreq > {2 * f:g} Hz or fewer harmonics (environment.replace(power_line=...))")
     adc = as_adc(adc)
     if adc is not None and adc.range.ndim == 1 and len(adc.range) != array.n_channels:
         raise ValueError(f"adc range has {len(adc.range)} values; the array has "
@@ -315,9 +421,14 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
                          sensor_physics=sensor_physics, noise=noise, seed=seed, adc=adc,
                          opm_options=opm_options, chunk_duration=chunk_duration,
                          truth=None if path is None else truth_fname(path).name)
+    field, trajectory = _movement(array, head, sources, active, plan, environment,
+                                  head_movement, interp, sfreq, n_times, seed)
+    room = None if signals is None else RoomField(
+        array, signals, channels=plan.other, cells=bool(plan.groups),
+        trajectory=trajectory)
+    settings["environment"] = environment_record(environment)
+    settings["head_movement"] = None if trajectory is None else trajectory.description
     info = _info(array, head, sfreq, settings)
-    field = SourceField(array, head, sources, active, channels=plan.other,
-                        cells=bool(plan.groups))
     noise_src = NoiseSource(array, sfreq, seed) if noise else None
     chunk = max(1, int(round(chunk_duration * sfreq)))
     bar = None
@@ -325,8 +436,9 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
         from tqdm import tqdm  # an MNE dependency
 
         bar = tqdm(total=n_times, desc="simulate_raw", unit="sample")
-    chain = _Chain(array, plan, field, noise_src, adc, sfreq, n_times, chunk, bar)
+    chain = _Chain(array, plan, field, room, noise_src, adc, sfreq, n_times, chunk, bar)
     truth = truth_dataset(active, n_times, sfreq, settings, events=events, event_id=event_id)
+    _movement_truth(truth, trajectory, head_movement, n_times, sfreq)
     if path is None:
         raw = mne.io.RawArray(chain.samples(0, n_times), info, verbose=False)
         if annotations is not None:

@@ -251,7 +251,7 @@ def test_qsense_compare_writes_netcdf_and_report(tmp_path, capsys):
     assert ds.attrs["bem_ico"] == 3 and ds.sizes["solver"] == 3
     assert np.all(np.isfinite(ds["ple"])) and np.all(np.isfinite(ds["snr"]))
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3 and "<table>" in html
+    assert html.count("data:image/png;base64,") == 11 and "<table>" in html
     mask = os.umask(0)
     os.umask(mask)
     for name in ("compare.nc", "report.html"):  # usual permissions, not mkstemp's 0600

@@ -1,6 +1,7 @@
 """Sensor physics against closed forms: small signals through an OPM are the first-order
-low-pass of the ideal signal (f_3dB = the preset's bandwidth); NV sensors likewise at
-their preset bandwidth; SQUIDs are ideal; the ADC clips and quantises."""
+low-pass of the ideal signal (f_3dB = the preset's bandwidth); NV sensors follow the
+linear frequency-tracking loop at their preset bandwidth; SQUIDs are ideal; the ADC
+clips and quantises."""
 
 import numpy as np
 import pytest
@@ -49,7 +50,26 @@ def test_opm_dual_axis_reads_both_components(sphere_head, sphere_points, sim):
     assert np.abs(real - ref).max() <= 1e-3 * np.abs(ideal).max()
 
 
-def test_nv_lowpass_and_squid_ideal(sphere_head, sphere_points, sim):
+def _tracking_loop(x, sfreq, bandwidth, n_sub=8):
+    """The linear frequency-tracking loop: integral steps f <- f - g (f - x) with
+    g = 1 - exp(-2 pi bandwidth / (sfreq n_sub)), n_sub per sample on x interpolated
+    linearly between samples, locked at the first sample; the value after each sample."""
+    g = 1 - np.exp(-2 * np.pi * bandwidth / (sfreq * n_sub))
+    u = np.arange(1, n_sub + 1) / n_sub
+    out = []
+    for row in x:
+        fine = np.concatenate([row[:1], (row[:-1, None] + u * np.diff(row)[:, None]).ravel()])
+        y = signal.lfilter([g], [1, g - 1], fine, zi=[(1 - g) * row[0]])[0]
+        out.append(y[::n_sub])
+    return np.array(out)
+
+
+def test_nv_tracking_readout_and_squid_ideal(sphere_head, sphere_points, sim):
+    """NV: the frequency-locked lock-in readout equals, for fT-pT fields (far inside the
+    MHz ODMR linewidth), the linear tracking loop with its bandwidth at the preset's
+    (closed form above, to 1e-6 of the peak: the lock-in's nonlinearity is (shift /
+    linewidth)^2), which is near the continuous first-order low-pass (within 2 % of the
+    peak at 4 kHz sampling). SQUIDs: ideal."""
     sfreq = 4000.0
     head, src = sphere_head, sphere_points
     pos, normal = qs.arrays.scalp_lattice(head, 5, 0.002)
@@ -57,12 +77,33 @@ def test_nv_lowpass_and_squid_ideal(sphere_head, sphere_points, sim):
     stc = sim.point_stc(src, sim.smooth_signals(3, 1200, sfreq, seed=5), sfreq)
     ideal = qs.simulate_raw(nv, head, src, stc, sensor_physics=False, noise=False).get_data()
     real = qs.simulate_raw(nv, head, src, stc, noise=False, chunk_duration=0.1).get_data()
-    ref = _lowpass(ideal, sfreq, nv.channel_presets[0].bandwidth)
-    assert np.abs(real - ref).max() <= 1e-9 * np.abs(ideal).max()
+    bandwidth = nv.channel_presets[0].bandwidth
+    peak = np.abs(ideal).max()
+    assert np.abs(real - _tracking_loop(ideal, sfreq, bandwidth)).max() <= 1e-6 * peak
+    assert np.abs(real - _lowpass(ideal, sfreq, bandwidth)).max() <= 2e-2 * peak
     squid = qs.arrays.neuromag306(head).pick(np.arange(0, 306, 9))
     a = qs.simulate_raw(squid, head, src, stc, sensor_physics=False, noise=False).get_data()
     b = qs.simulate_raw(squid, head, src, stc, noise=False).get_data()
     np.testing.assert_array_equal(a, b)
+
+
+def test_nv_tracking_follows_a_remnant_field_and_loses_lock_on_a_jump(sphere_head):
+    """A 50 uT static field shifts the resonance by 1.4 MHz, more than the 0.8 MHz
+    linewidth: the locked loop reads it (it starts locked); a jump of 100 uT between two
+    samples (350 kHz per controller step) is followed, one of 1 mT (3.5 MHz per step,
+    beyond the lock-in's capture range) is not."""
+    from forward_models.nv import tracked_readout
+
+    per_tesla = 28.03e9
+    x = np.full((1, 400), 50e-6 * per_tesla)
+    y = np.asarray(tracked_readout(x, 2000.0, 0.02, 0.8e6, 0.4e6, 1000.0))
+    assert np.abs(y / per_tesla - 50e-6).max() < 1e-15
+    for jump, follows in ((100e-6, True), (1e-3, False)):
+        z = x.copy()
+        z[0, 200:] += jump * per_tesla
+        y = np.asarray(tracked_readout(z, 2000.0, 0.02, 0.8e6, 0.4e6, 1000.0))
+        error = abs(y[0, -1] / per_tesla - (50e-6 + jump))
+        assert (error < 1e-12) if follows else (error > 0.5 * jump)
 
 
 def test_stages_compose(sphere_head, sphere_points, opm8, sim):

@@ -23,12 +23,46 @@ def _raises(exc, match, *args, **kw):
         assert list(fname.parent.iterdir()) == []  # nothing written
 
 
-def test_later_stages_are_refused(setup):
+def test_bad_environment_and_movement(setup):
     head, src, arr, stc, fname = setup
-    _raises(ValueError, "environment", arr, head, src, stc, environment=qs.Environment(),
+    _raises(TypeError, "environment must be", arr, head, src, stc, environment=3, fname=fname)
+    _raises(ValueError, "a room name must be one of", arr, head, src, stc,
+            environment="faraday_cage", fname=fname)
+    # 5th harmonic of 60 Hz = 300 Hz needs sfreq > 600 Hz
+    env = qs.Environment(power_line=qs.environment.PowerLine(frequency=60.0))
+    low = mne.VolSourceEstimate(stc.data[:, ::2], stc.vertices, 0.0, 1 / 500.0)
+    _raises(ValueError, r"power-line harmonic at 300 Hz", arr, head, src, low,
+            environment=env, sensor_physics=False, fname=fname)
+    bad = np.zeros((2, 10))
+    bad[:, 0] = [0.0, 0.2]
+    bad[1, 4] = np.nan
+    _raises(ValueError, "head_movement", arr, head, src, stc, head_movement=bad, fname=fname)
+    mm = np.zeros((2, 10))
+    mm[:, 0] = [0.0, 0.2]
+    mm[1, 6] = 12.0  # millimetres
+    _raises(ValueError, "head_movement.*millimetres", arr, head, src, stc, head_movement=mm,
             fname=fname)
-    _raises(ValueError, "head_movement", arr, head, src, stc, head_movement=np.zeros((2, 10)),
+    good = np.zeros((2, 10))
+    good[:, 0] = [0.0, 0.2]
+    _raises(ValueError, "interp", arr, head, src, stc, head_movement=good, interp="spline",
             fname=fname)
+
+
+def test_head_movement_into_the_helmet_is_refused(sphere_head, sphere_points, sim, tmp_path):
+    """A trajectory that moves the head 6 cm up into a Neuromag helmet puts sensors inside
+    the scalp: refused, naming head_movement and the time, nothing written."""
+    helmet = qs.arrays.neuromag306(sphere_head)
+    stc = sim.point_stc(sphere_points, sim.smooth_signals(3, 500, SFREQ), SFREQ)
+    dev_head = helmet.dev_head_t
+    hp = np.zeros((2, 10))
+    hp[:, 0] = [0.0, 0.25]
+    # device -> head translation: moving the head up by 3 cm lowers the device by 3 cm
+    hp[:, 4:7] = dev_head[:3, 3]
+    hp[1, 6] -= 0.06
+    hp[:, 1:4] = mne.transforms.rot_to_quat(dev_head[:3, :3])
+    fname = tmp_path / "x_raw.fif"
+    _raises(ValueError, r"head_movement.*inside", helmet, sphere_head, sphere_points, stc,
+            head_movement=hp, fname=fname)
 
 
 def test_vertices_not_in_source_space(setup):
