@@ -42,8 +42,9 @@ for any condition, with ``where``:
 ``mne.SourceEstimate`` of one map: ``vertices=[ds.vertex.where(ds.hemisphere == h,
 drop=True).values for h in ("lh", "rh")]`` with the values in the same order.
 
-Along ``array``: ``array_label``, ``n_channels`` and the channels' white noise floors
-by kind, as numbers: ``noise_floor_mag`` (channels measured in T: magnetometers, axial
+Along ``array``: ``array_label``, ``n_channels``, ``dev_head_t`` (array, row, col: each
+array's device-to-head transform, where the helmets were seated) and the channels' white
+noise floors by kind, as numbers: ``noise_floor_mag`` (channels measured in T: magnetometers, axial
 gradiometers; T/sqrt(Hz)) and ``noise_floor_grad`` (planar gradiometers, T/m;
 T/(m sqrt(Hz))), NaN where an array has no such channels.
 """
@@ -436,6 +437,10 @@ def _dataset(v) -> xr.Dataset:
         "noise_floor_grad": ("array", v["floors"][:, 1],
                              {"units": "T/(m sqrt(Hz))", "long_name": "white noise floor of "
                               "the planar gradiometers (median over channels; NaN: none)"}),
+        "dev_head_t": (("array", "row", "col"),
+                       np.stack([np.asarray(v["built"][a].dev_head_t, float) for a in arrays]),
+                       {"units": "m", "long_name": "device-to-head transform of the array "
+                        "(4 x 4; the rotation is dimensionless, the translation in m)"}),
         "solver": ("solver", list(METHODS),
                    {"units": "", "long_name": "minimum-norm solver (MNE-Python's "
                     "apply_inverse method)"}),

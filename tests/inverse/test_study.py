@@ -75,7 +75,10 @@ def test_metrics_match_direct_computation(study):
 def test_dataset_is_self_describing_and_round_trips(study, tmp_path):
     """Every variable and coordinate has units and a long name; NetCDF keeps it all."""
     ds = study.ds
-    assert dict(ds.sizes) == {"array": 2, "solver": 3, "source": len(study.src)}
+    assert dict(ds.sizes) == {"array": 2, "solver": 3, "source": len(study.src), "row": 4,
+                              "col": 4}
+    np.testing.assert_array_equal(ds["dev_head_t"].sel(array="neuromag306"),
+                                  qs.arrays.neuromag306(study.head).dev_head_t)
     for name, var in ds.variables.items():
         assert isinstance(var.attrs.get("units"), str), name
         assert isinstance(var.attrs.get("long_name"), str) and var.attrs["long_name"], name
