@@ -36,7 +36,7 @@ def add_compare_parser(subparsers):
     return p
 
 
-_REPORT_SECONDS = 4.0  # estimated time of the report and of writing the files, 2 cores
+_REPORT_SECONDS = 15.0  # estimated time of the report (brain maps, layouts, spectra), 2 cores
 _WRITE_SECONDS = 0.5
 
 
