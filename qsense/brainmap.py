@@ -390,7 +390,7 @@ def _draw_panel(ax, hemi, view, surface, face_values, norm, cmap, shading, nan_g
         rgb *= (0.35 + 0.65 * facing[hit])[:, None]
     rgba[hit, :3] = rgb
     rgba[hit, 3] = 1.0
-    ax.imshow(rgba, extent=(-half, half, -half, half), interpolation="antialiased",
+    ax.imshow(rgba, extent=(-half, half, -half, half), interpolation="nearest",
               origin="upper")
     # limits: the surface's bounding box and a 3 % margin
     rows, cols = np.flatnonzero(hit.any(axis=1)), np.flatnonzero(hit.any(axis=0))
