@@ -27,7 +27,7 @@ from .currents import active_sources
 from .field import SourceField
 from .noise import BLOCK, SENSOR_NOISE_STREAM, NoiseSource
 from .physics import first_order_lowpass, respond_bloch, response_plan
-from .truth import decoded, truth_dataset, truth_fname, write_truth
+from .truth import decoded, stream_truth, truth_dataset, truth_fname
 
 __all__ = ["simulate_raw", "DESCRIPTION_PREFIX"]
 
@@ -326,7 +326,10 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
 
         bar = tqdm(total=n_times, desc="simulate_raw", unit="sample")
     chain = _Chain(array, plan, field, noise_src, adc, sfreq, n_times, chunk, bar)
-    truth = truth_dataset(active, n_times, sfreq, settings, events=events, event_id=event_id)
+    truth_args = (active, n_times, sfreq, settings)
+    truth_kw = dict(events=events, event_id=event_id)
+    # streamed: the truth file is written from the estimate, not held in memory
+    truth = truth_dataset(*truth_args, **truth_kw) if path is None or return_truth else None
     if path is None:
         raw = mne.io.RawArray(chain.samples(0, n_times), info, verbose=False)
         if annotations is not None:
@@ -337,7 +340,8 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
             lazy.set_annotations(annotations)
         save_atomic(lazy, path, overwrite=overwrite, split_size=split_size,
                     buffer_size_sec=chain.chunk / sfreq,
-                    before_move=lambda: write_truth(truth, truth_fname(path)))
+                    before_move=lambda: stream_truth(truth_fname(path), *truth_args,
+                                                     **truth_kw))
         raw = mne.io.read_raw_fif(path, preload=False, verbose=False)
     if bar is not None:
         bar.close()
