@@ -104,8 +104,8 @@ class NoiseSource:
 
     Notes
     -----
-    Two blocks are kept (a chunk may straddle two), and the draws of the coloured
-    channels' last block (the next block's colouring needs them). White channels
+    The last block asked for is kept (the next chunk starts in it), and the draws of the
+    coloured channels' last block (the next block's colouring needs them). White channels
     (``corner_frequency == 0``) are the scaled draws, no convolution, drawn only as far
     as samples are asked for. The colouring is ``scipy.signal.fftconvolve(draws, h,
     "valid")`` computed with the filter's transform kept (the same FFT length and calls,
@@ -149,8 +149,9 @@ class NoiseSource:
         recording costs no draws beyond it."""
         entry = self._cache.get(b)
         if entry is None:
-            if len(self._cache) >= 2:  # before the new one: two blocks at most in memory
-                self._cache.pop(min(self._cache))
+            # one block in memory: samples() copies a block's part out before it asks for
+            # the next, and a chunk that follows starts in the last block it asked for
+            self._cache.clear()
             entry = self._cache[b] = [self._coloured(b), 0, None]
         data, filled, gens = entry
         if upto > filled and len(self._white_rows):
@@ -191,8 +192,8 @@ class NoiseSource:
         out = np.empty((self.n_channels, stop - start))
         for b in range(start // BLOCK, (stop - 1) // BLOCK + 1):
             a, e = max(start, b * BLOCK), min(stop, (b + 1) * BLOCK)
-            block = self._block(b, e - b * BLOCK)
-            out[:, a - start:e - start] = block[:, a - b * BLOCK:e - b * BLOCK]
+            out[:, a - start:e - start] = self._block(b, e - b * BLOCK)[
+                :, a - b * BLOCK:e - b * BLOCK]  # no reference kept: one block in memory
         return out
 
 

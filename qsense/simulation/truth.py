@@ -48,8 +48,8 @@ def truth_fname(fname) -> Path:
     return fname.with_name(stem + "-truth.nc")
 
 
-TIME_BLOCK = 2**18
-"""Samples of each time-long variable written at a time by :func:`stream_truth` (2 MiB of
+TIME_BLOCK = 2**14
+"""Samples of each time-long variable written at a time by :func:`stream_truth` (128 KiB of
 ``time``; one source's amplitude per row)."""
 
 
