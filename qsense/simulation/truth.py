@@ -217,6 +217,7 @@ def stream_truth(path, active, n_times: int, sfreq: float, settings: dict, *, ev
                     if block.size:
                         var[..., s:e] = block
             for name, (dims, values, a) in (extra or {}).items():
+                dims = (dims,) if isinstance(dims, str) else tuple(dims)
                 values = np.asarray(values, dtype=float)
                 for d, size in zip(dims, values.shape, strict=True):
                     if d not in nc.dimensions:
