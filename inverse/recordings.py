@@ -62,7 +62,9 @@ The method, for each array, probe source and noise realisation
      with the noise covariance, in MNE's sphere model at the head's sphere origin
      (``mne.make_sphere_model(r0, head_radius=None)``) or in the head's BEM
      (``head.bem.conductor``, MNE's own conductor model); its time course is a fixed
-     dipole fitted at that position and orientation (``fit_dipole(pos=, ori=)``).
+     dipole fitted at that position and orientation (``fit_dipole(pos=, ori=)``); MNE
+     refuses a fixed dipole on or outside the boundary, where a noisy free fit can end,
+     so such a position is first moved towards the sphere origin in 0.5 mm steps.
 
 Metrics (all at the response's true peak latency, ``latency`` after the stimulus: the
 paradigm's timing is known, so the latency is not estimated)
@@ -515,7 +517,7 @@ def localise_on_recordings(arrays, head, sources, probes, *, n_trials=(4, 16, 64
                 for it, n in enumerate(n_trials):
                     out = _solve(epochs[:n], fwd, sources, probe, orientations[ip], truth,
                                  solvers, er_cov, cov_method, window, latency, loose, depth,
-                                 lcmv_reg, sphere_head, dip_model)
+                                 lcmv_reg, sphere_head, dip_model, head.sphere_origin)
                     snr[a, ip, it, r], lambda2[a, ip, it, r] = out["snr"], out["lambda2"]
                     for s, solver in enumerate(solvers):
                         e, d, c, pos = out[solver]
@@ -564,7 +566,7 @@ def _empty_room_cov(array, head, sources, environment, sensor_physics, sfreq, du
 
 
 def _solve(epochs, fwd, sources, probe, ori, truth, solvers, er_cov, cov_method, window,
-           latency, loose, depth, lcmv_reg, sphere_head, dip_model):
+           latency, loose, depth, lcmv_reg, sphere_head, dip_model, origin):
     """All solvers on the first-n epochs: {solver: (error, dispersion, corr, position)}."""
     positions = sources.positions
     if er_cov is None:
@@ -603,12 +605,30 @@ def _solve(epochs, fwd, sources, probe, ori, truth, solvers, er_cov, cov_method,
         t = evoked.times[it]
         dip, _ = mne.fit_dipole(evoked.copy().crop(t, t), noise_cov, bem, trans=trans,
                                 verbose=False)
-        fixed_dip, _ = mne.fit_dipole(evoked, noise_cov, bem, trans=trans, pos=dip.pos[0],
-                                      ori=dip.ori[0], verbose=False)
         pos = dip.pos[0]
+        course = _fixed_dipole_course(evoked, noise_cov, bem, trans, pos, dip.ori[0],
+                                      origin)
         out["dipole"] = (float(np.linalg.norm(pos - positions[probe])), np.nan,
-                         _corr(fixed_dip.data[0], truth), pos)
+                         _corr(course, truth), pos)
     return out
+
+
+def _fixed_dipole_course(evoked, noise_cov, bem, trans, pos, ori, origin):
+    """Amplitude (A m) of a fixed dipole at ``pos`` along ``ori`` over the evoked's times
+    (``mne.fit_dipole(pos=, ori=)``). MNE refuses a position on or outside the conductor
+    boundary, where a noisy free fit can end: such a position is moved towards the
+    sphere origin in 0.5 mm steps (at most 10 mm) until MNE accepts it."""
+    r = pos - origin
+    for step in range(21):
+        p = origin + r * (1 - step * 5e-4 / np.linalg.norm(r))
+        try:
+            fixed, _ = mne.fit_dipole(evoked, noise_cov, bem, trans=trans, pos=p, ori=ori,
+                                      verbose=False)
+            return fixed.data[0]
+        except ValueError as err:
+            if "outside" not in str(err):
+                raise
+    return np.full(len(evoked.times), np.nan)
 
 
 def _score(stc, sources, probe, ori, truth, it, positions):
