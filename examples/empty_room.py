@@ -20,13 +20,12 @@ two cores); `--minutes 2` is quicker, with more scatter in the lowest bands.
 import argparse
 import dataclasses
 
-import mne
 import numpy as np
 from matplotlib.figure import Figure
 from scipy.signal import welch
 
 import qsense as qs
-from qsense.budget import mne_suppression, noise_budget
+from qsense.budget import mne_suppression, noise_budget, recording_suppression
 
 
 def band_ratios(data, array, env, sfreq):
@@ -53,14 +52,7 @@ def hfc_or_sss(array, env, head, sfreq):
     raw = qs.simulate_raw(array, head, qs.sources.points([[0, 0, 0.05]], head), None,
                           environment=only, duration=10.0, sfreq=sfreq, seed=5,
                           noise=False, sensor_physics=False)
-    before = raw.get_data()
-    if array.head_mounted:
-        projs = mne.preprocessing.compute_proj_hfc(raw.info, order=1, verbose=False)
-        after = raw.copy().add_proj(projs).apply_proj(verbose=False).get_data()
-    else:
-        after = mne.preprocessing.maxwell_filter(raw, origin=(0.0, 0.0, 0.04),
-                                                 verbose=False).get_data()
-    got = np.sqrt(np.mean(before**2) / np.mean(after**2))
+    got = recording_suppression(raw, array.head_mounted)
     return got, mne_suppression(array, only)["interference"]
 
 

@@ -3,7 +3,7 @@
 For cortical dipoles normal to the fsaverage5 white surface (ico-4, 5124 sources), the
 mean squared lead field per channel of 102 point OPMs 6.5 mm off the scalp (radial or
 tangential) is compared with the 102 magnetometers of a Neuromag helmet seated 20 mm
-from the scalp at its closest. Iivanainen et al. 2017 (NeuroImage 149:141) report 7.5x
+from the scalp at its closest. Iivanainen et al. 2017 (NeuroImage 147:542-553) report 7.5x
 (radial) and 5.3x (tangential) with their head model and distances; the ratios depend
 on coverage and standoffs, so expect the same order, not the same digits.
 

@@ -33,6 +33,8 @@ singular value exceeds 0.2 of the first (``mne.dipole._dipole_gof``)."""
 MAX_NONLINEARITY = 0.15
 """Default validity threshold of the bound (see :func:`dipole_localisation_bound`)."""
 
+_CHUNK = 32  # dipoles per Jacobian call of :func:`rms_bounds` (bounded memory)
+
 
 def _check_moments(moments, n):
     q = np.atleast_2d(check_array("moments", moments, finite=False, unit="A m"))
@@ -219,3 +221,88 @@ def bound_nonlinearity(covariance, position_fisher, white_hessian):
                                   axis=1)
     ratio = np.max(s * second / first, axis=1)
     return np.where(finite, ratio, np.inf)
+
+
+def rms_bounds(arrays, head: qs.Head, positions, moments, noise_std, *,
+               accuracy: str = "accurate", chunk: int = _CHUNK) -> np.ndarray:
+    """The ``rms`` of :func:`dipole_localisation_bound` for several arrays at once.
+
+    Every integration point of every array is one pseudo-channel of a single JAX
+    Jacobian call per chunk of ``chunk`` dipoles (the last chunk padded), so the kernel
+    compiles once for all arrays and sizes; each channel's derivatives are then the
+    weighted sum over its points (the field is linear in them), and each array's Fisher
+    information is the sum over its channels of the outer products of the whitened
+    derivatives, as in :func:`forward_models.fisher.sphere_dipole_fisher`.
+
+    Parameters
+    ----------
+    arrays : sequence of qsense.SensorArray
+    head : qsense.Head
+        With a spherical conductor.
+    positions : array_like, shape (n, 3)
+        Dipole positions, head frame, m.
+    moments : array_like, shape (n, 3)
+        Dipole moments, A m, each with a tangential part.
+    noise_std : sequence of array_like
+        Per array, the noise standard deviation of each channel (T; T/m planar).
+    accuracy : {"point", "normal", "accurate"}
+    chunk : int
+        Dipoles per call.
+
+    Returns
+    -------
+    ndarray, shape (n_arrays, n)
+        Bound on the rms 3-D position error, m (``inf`` where the fit is ill-posed).
+    """
+    from scipy import sparse
+
+    arrays = list(arrays)
+    if not arrays or not all(isinstance(a, qs.SensorArray) for a in arrays):
+        raise TypeError("arrays must be a non-empty sequence of qsense.SensorArray")
+    if not isinstance(head, qs.Head):
+        raise TypeError(f"head must be a qsense.Head, got {type(head).__name__}")
+    if not hasattr(head.conductor, "origin"):
+        raise ValueError("head must have a spherical conductor (the bound needs its "
+                         "derivatives)")
+    noise_std = list(noise_std)
+    if len(noise_std) != len(arrays):
+        raise ValueError(f"noise_std must hold one entry per array ({len(arrays)}), got "
+                         f"{len(noise_std)}")
+    pos = None
+    stds, cps = [], []
+    for arr, std in zip(arrays, noise_std, strict=True):
+        pos = check_geometry(arr, head, positions, name="positions").positions
+        stds.append(channel_noise_std(arr, std, None))
+        cps.append(arr.coil_points(accuracy))
+    q = _check_moments(moments, len(pos))
+    origin = np.asarray(head.conductor.origin, float)
+    radial = (pos - origin) / np.linalg.norm(pos - origin, axis=1, keepdims=True)
+    tangential = np.linalg.norm(q - np.sum(q * radial, 1, keepdims=True) * radial, axis=1)
+    if np.any(tangential <= 1e-6 * np.linalg.norm(q, axis=1)):
+        raise ValueError("moments must have a tangential part (radial dipoles are silent "
+                         "outside a sphere)")
+    pts = np.concatenate([c.points for c in cps])[:, None, :]
+    nrm = np.concatenate([c.normals for c in cps])[:, None, :]
+    ones = np.ones(pts.shape[:2])
+    # per array: its channels x all points, the integration weights
+    sums, start = [], 0
+    for c in cps:
+        n = len(c.points)
+        sums.append(sparse.csr_matrix((c.weights, (c.segments, start + np.arange(n))),
+                                      shape=(c.n_channels, len(pts))))
+        start += n
+    n_pos = len(pos)
+    size = int(min(chunk, n_pos))
+    out = np.empty((len(arrays), n_pos))
+    for lo in range(0, n_pos, size):
+        idx = np.minimum(np.arange(lo, lo + size), n_pos - 1)  # pad: repeat the last
+        jac = np.asarray(fisher.sphere_dipole_jacobian(pts, nrm, ones, pos[idx], q[idx],
+                                                       origin))  # (size, n_points, 5)
+        flat = jac.transpose(1, 0, 2).reshape(len(pts), -1)
+        keep = slice(0, min(size, n_pos - lo))
+        for a, (weights, std) in enumerate(zip(sums, stds, strict=True)):
+            ch = (weights @ flat).reshape(len(std), size, 5) / std[:, None, None]
+            info = np.einsum("csi,csj->sij", ch, ch)
+            cov = np.asarray(fisher.position_covariance_bound(info))
+            out[a, lo:lo + size] = np.sqrt(np.trace(cov, axis1=1, axis2=2))[keep]
+    return out

@@ -9,7 +9,7 @@ with ``lambda_i`` the eigenvalues of the whitened signal covariance
 ``N^(-1/2) L C_s L^T N^(-1/2)`` (Kemppainen and Ilmoniemi 1989, "Channel capacity of
 multichannel magnetometers", in Advances in Biomagnetism, Plenum, 635-638; used to
 compare on-scalp and SQUID arrays by Iivanainen, Stenroos and Parkkonen 2017,
-NeuroImage 149:141). It does not depend on how the channels are mixed (any invertible
+NeuroImage 147:542-553). It does not depend on how the channels are mixed (any invertible
 transform of the data leaves it unchanged) and never decreases when a channel is added.
 """
 

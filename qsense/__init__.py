@@ -6,6 +6,7 @@ from . import (
     _jax_cache,  # noqa: F401  (persistent JAX compilation cache)
     activity,
     arrays,
+    brainmap,
     budget,
     environment,
     nv,
@@ -14,6 +15,7 @@ from . import (
     simulation,
     sources,
 )
+from .brainmap import plot_brain_map
 from .budget import noise_budget
 from .environment import Environment
 from .forward import leadfield, make_forward
@@ -39,5 +41,7 @@ __all__ = [
     "simulate_raw",
     "activity",
     "simulation",
+    "brainmap",
+    "plot_brain_map",
     "__version__",
 ]

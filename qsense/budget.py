@@ -36,7 +36,8 @@ from forward_models import noise as fm_noise
 from ._checks import check_array, check_bool, check_number, check_option, validate_type
 from .environment import Environment, channel_field, dipole_field
 
-__all__ = ["CONTRIBUTORS", "noise_budget", "mne_suppression", "dominant"]
+__all__ = ["CONTRIBUTORS", "noise_budget", "mne_suppression", "suppress",
+           "recording_suppression", "dominant"]
 
 CONTRIBUTORS = ("sensor", "shield_thermal", "interference", "power_line", "movement")
 _LONG = {
@@ -118,7 +119,9 @@ def noise_budget(array, environment: Environment | None = None, freqs=None,
     f = np.logspace(-1, 3, 200) if freqs is None else _check_freqs(freqs)
     suppression = check_bool("suppression", suppression)
     n_ch = array.n_channels
-    grad = np.asarray(array.is_gradiometer, dtype=bool)
+    # planar gradiometers read T/m; axial ones (CTF) read a field difference in T, like
+    # magnetometers (SensorArray.noise, qsense.forward's units)
+    grad = np.asarray(array.is_planar_gradiometer, dtype=bool)
     room = env.room
     S = room.shielding_factor(f)
     out = np.zeros((len(CONTRIBUTORS), n_ch, f.size))
@@ -194,8 +197,8 @@ def mne_suppression(array, environment: Environment) -> dict:
     """Attenuation of the interference topographies by MNE's suppression methods.
 
     Head-mounted arrays (``array.head_mounted``: OPM, NV): homogeneous field correction,
-    ``mne.preprocessing.compute_proj_hfc`` (order 1: uniform field + gradients, Tierney
-    et al. 2021); fixed helmets (SQUID): ``mne.preprocessing.maxwell_filter`` (SSS,
+    ``mne.preprocessing.compute_proj_hfc`` (order 1: the uniform field, Tierney et al.
+    2021); fixed helmets (SQUID): ``mne.preprocessing.maxwell_filter`` (SSS,
     Taulu & Kajola 2005).  Each interference
     topography (one per dipole source, one for the power line, one per remnant
     movement term) is filtered, and ``rms(before) / rms(after)`` over channels is the
@@ -207,8 +210,6 @@ def mne_suppression(array, environment: Environment) -> dict:
         contributor -> attenuation (dimensionless, >= 1 means suppressed), plus
         ``"method"``.
     """
-    import mne
-
     array, environment = _check_inputs(array, environment)
     topo = {}
     if environment.sources:
@@ -217,18 +218,7 @@ def mne_suppression(array, environment: Environment) -> dict:
         topo["power_line"] = [_power_line_coupling(array, environment)]
     names = list(topo)
     data = np.concatenate([np.stack(topo[k], axis=1) for k in names], axis=1)
-    info = array.to_info()
-    if array.head_mounted:
-        projs = mne.preprocessing.compute_proj_hfc(info, order=1, verbose="error")
-        U = np.concatenate([p["data"]["data"] for p in projs], axis=0).T
-        U, _ = np.linalg.qr(U)
-        clean = data - U @ (U.T @ data)
-        method = "mne.preprocessing.compute_proj_hfc (order=1)"
-    else:
-        raw = mne.io.RawArray(data, info, verbose="error")
-        clean = mne.preprocessing.maxwell_filter(raw, origin=(0.0, 0.0, 0.04),
-                                                 verbose="error").get_data()
-        method = "mne.preprocessing.maxwell_filter (SSS, int_order=8, ext_order=3)"
+    clean, method = suppress(data, array.to_info(), array.head_mounted)
     out, i = {"method": method}, 0
     for k in names:
         n = len(topo[k])
@@ -237,6 +227,46 @@ def mne_suppression(array, environment: Environment) -> dict:
         out[k] = float(before / max(after, 1e-300 * before))
         i += n
     return out
+
+
+def suppress(data, info, head_mounted: bool):
+    """MNE's interference suppression as :func:`mne_suppression` applies it.
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_channels, n)
+        Channel readings (topographies or samples).
+    info : mne.Info
+    head_mounted : bool
+        True: homogeneous field correction, ``mne.preprocessing.compute_proj_hfc``
+        (order 1, the uniform field; Tierney et al. 2021), projected out; False: SSS,
+        ``mne.preprocessing.maxwell_filter`` (Taulu & Kajola 2005), origin (0, 0, 40) mm.
+
+    Returns
+    -------
+    clean : ndarray, shape (n_channels, n)
+    method : str
+    """
+    import mne
+
+    if head_mounted:
+        projs = mne.preprocessing.compute_proj_hfc(info, order=1, verbose="error")
+        U = np.concatenate([p["data"]["data"] for p in projs], axis=0).T
+        U, _ = np.linalg.qr(U)
+        return data - U @ (U.T @ data), "mne.preprocessing.compute_proj_hfc (order=1)"
+    raw = mne.io.RawArray(data, info, verbose="error")
+    clean = mne.preprocessing.maxwell_filter(raw, origin=(0.0, 0.0, 0.04),
+                                             verbose="error").get_data()
+    return clean, "mne.preprocessing.maxwell_filter (SSS, int_order=8, ext_order=3)"
+
+
+def recording_suppression(raw, head_mounted: bool) -> float:
+    """Attenuation ``rms(before) / rms(after)`` of a recording by :func:`suppress`: what
+    MNE's suppression does to simulated (or measured) interference, to set beside
+    :func:`mne_suppression`'s prediction."""
+    before = raw.get_data()
+    after, _ = suppress(before, raw.info, head_mounted)
+    return float(np.sqrt(np.mean(before**2) / np.mean(after**2)))
 
 
 def dominant(ds: xr.Dataset, freq: float, channel_agg: str = "median") -> str:

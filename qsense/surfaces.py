@@ -132,18 +132,19 @@ class Surface:
         k = check_int("k", k, low=1)
         _, near = self._tree.query(p, k=min(k, len(self.rr)))
         cand = self._vertex_triangles[near.reshape(len(p), -1)].reshape(len(p), -1)
-        best = np.full(len(p), np.inf)
-        for j in range(cand.shape[1]):
-            t = cand[:, j]
-            ok = np.flatnonzero(t >= 0)
-            if ok.size == 0:
-                continue
-            tri = self.tris[t[ok]]
-            q = _closest_point_on_triangles(
-                p[ok], self.rr[tri[:, 0]], self.rr[tri[:, 1]], self.rr[tri[:, 2]]
-            )
-            best[ok] = np.minimum(best[ok], np.linalg.norm(p[ok] - q, axis=1))
-        return best
+        # each candidate triangle once per point (neighbouring vertices share triangles),
+        # all in one vectorised call
+        cand = np.sort(cand, axis=1)
+        keep = cand >= 0
+        keep[:, 1:] &= cand[:, 1:] != cand[:, :-1]
+        row, col = np.nonzero(keep)
+        tri = self.tris[cand[row, col]]
+        q = _closest_point_on_triangles(
+            p[row], self.rr[tri[:, 0]], self.rr[tri[:, 1]], self.rr[tri[:, 2]]
+        )
+        dist = np.full(cand.shape, np.inf)
+        dist[row, col] = np.linalg.norm(p[row] - q, axis=1)
+        return dist.min(axis=1)
 
     def signed_distance(self, points) -> np.ndarray:
         """Signed distance to the surface, m: positive outside, negative inside (the

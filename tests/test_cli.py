@@ -87,3 +87,115 @@ def test_console_script_budget_bad_setting_fails_cleanly(args, value):
     assert len(lines) == 1, res.stderr
     assert lines[0].startswith("qsense budget: error: argument " + args[0])
     assert value in lines[0]
+
+
+# --- qsense compare: options, output folder and progress (the study itself is stubbed) ----
+
+@pytest.fixture(scope="module")
+def tiny_study(fsaverage_sphere):
+    """A real, small study dataset (fitted-sphere head, 8 OPMs) for the report."""
+    from inverse.study import compare
+
+    return compare(spacing="ico2", arrays=("opm",), n_opm=8, head=fsaverage_sphere)
+
+
+@pytest.fixture
+def stub_study(monkeypatch, tiny_study):
+    """``inverse.study.compare`` replaced: records its arguments, returns ``tiny_study``
+    (or raises ``calls.error`` when set)."""
+    import inverse.study
+
+    calls = []
+
+    def compare(**kwargs):
+        calls.append(kwargs)
+        if getattr(stub, "error", None) is not None:
+            raise stub.error
+        return tiny_study
+
+    stub = type("Stub", (), {"calls": calls, "error": None})()
+    monkeypatch.setattr(inverse.study, "compare", compare)
+    return stub
+
+
+def test_compare_schema_covers_every_study_option():
+    import inspect
+
+    from inverse.study import compare
+    from qsense.cli.config import SCHEMAS
+
+    keys = {o.key for o in SCHEMAS["compare"]}
+    params = set(inspect.signature(compare).parameters) - {"head", "progress"}
+    assert params <= keys, params - keys
+
+
+def test_compare_config_file_sets_every_study_option(tmp_path, stub_study, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[compare]\nspacing = "ico3"\narrays = ["opm", "ctf275"]\nn_opm = 16\n'
+                   'opm_sensor = "fieldline_hedscan"\nnv_sensor = "nv_bulk"\nbandwidth = 2.5\n'
+                   'moment = 1e-8\nlambda2 = 0.5\nbem_ico = 3\nprogress = false\n'
+                   f'output_dir = "{tmp_path / "out"}"\noverwrite = false\n')
+    assert main(["compare", "--config", str(cfg), "--lambda2", "0.25"]) == 0
+    (kwargs,) = stub_study.calls
+    assert kwargs["spacing"] == "ico3" and kwargs["arrays"] == ("opm", "ctf275")
+    assert kwargs["n_opm"] == 16 and kwargs["opm_sensor"] == "fieldline_hedscan"
+    assert kwargs["nv_sensor"] == "nv_bulk" and kwargs["bandwidth"] == 2.5
+    assert kwargs["moment"] == 1e-8 and kwargs["lambda2"] == 0.25 and kwargs["bem_ico"] == 3
+    assert (tmp_path / "out" / "compare.nc").is_file()
+    assert capsys.readouterr().err == ""  # progress = false
+
+
+@pytest.mark.parametrize("text, match", [
+    ('moment = "20e-9"', r"\[compare\] moment: must be a TOML number .*got string"),
+    ("lambda = 0.1", r"\[compare\] has an unknown key 'lambda'"),
+    ("bem_ico = 2", r"\[compare\] bem_ico: must be a whole number in 3\.\.5, got 2"),
+    ("bem_ico = 3.0", r"\[compare\] bem_ico: must be a TOML integer"),
+    ("lambda2 = 0", r"\[compare\] lambda2: .*got 0"),
+    ('progress = "yes"', r"\[compare\] progress: must be a TOML boolean"),
+    ("overwrite = 1", r"\[compare\] overwrite: must be a TOML boolean"),
+])
+def test_compare_config_errors_name_the_key(tmp_path, stub_study, capsys, text, match):
+    import re
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"[compare]\n{text}\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", "--config", str(cfg), "--output-dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and re.search(match, err), err
+    assert stub_study.calls == []  # before the study
+
+
+def test_previous_results_need_overwrite_before_the_study(tmp_path, stub_study, capsys):
+    out = tmp_path / "out"
+    assert main(["compare", "--output-dir", str(out)]) == 0
+    first = (out / "manifest.json").read_text()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", "--output-dir", str(out)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and len(stub_study.calls) == 1  # refused before the study
+    assert "argument --output-dir" in err and "--overwrite" in err and "compare.nc" in err
+    assert (out / "manifest.json").read_text() == first
+    assert main(["compare", "--output-dir", str(out), "--overwrite"]) == 0
+    assert (out / "manifest.json").read_text() != first
+    # an empty folder is fine without --overwrite
+    (tmp_path / "empty").mkdir()
+    assert main(["compare", "--output-dir", str(tmp_path / "empty")]) == 0
+
+
+def test_progress_on_request_and_quiet_when_piped(tmp_path, stub_study, capsys):
+    """capsys's stderr is not a terminal: quiet unless --progress."""
+    assert main(["compare", "--output-dir", str(tmp_path / "a")]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["compare", "--output-dir", str(tmp_path / "b"), "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert "qsense compare:" in err and "report" in err and "writing compare.nc" in err
+    assert "100%" in err and "left" in err
+    assert main(["compare", "--output-dir", str(tmp_path / "c"), "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+    stub_study.error = RuntimeError("stop")
+    with pytest.raises(SystemExit):
+        main(["compare", "--output-dir", str(tmp_path / "d"), "--progress"])
+    err = capsys.readouterr().err
+    assert "stopped" in err and "RuntimeError: stop" in err

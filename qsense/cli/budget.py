@@ -69,9 +69,10 @@ def run_budget(args) -> xr.Dataset:
     ds = noise_budget(arr, env, freqs, suppression=cfg["suppression"])
     print(f"noise budget: sensor {preset.name} ({arr.n_channels} channels), room "
           f"{room.name}, nulling {'on' if cfg['nulling'] else 'off'}")
-    print("channel-median ASD in fT/sqrt(Hz)" + (" (fT/(cm sqrt(Hz)) for gradiometers)"
-                                                 if bool(np.any(arr.is_gradiometer)) else ""))
-    scale = 1e13 if bool(np.all(arr.is_gradiometer)) else 1e15
+    planar = np.asarray(arr.is_planar_gradiometer, dtype=bool)
+    print("channel-median ASD in fT/sqrt(Hz)" + (" (fT/(cm sqrt(Hz)) for planar gradiometers)"
+                                                 if bool(np.any(planar)) else ""))
+    scale = 1e13 if bool(np.all(planar)) else 1e15
     print(f"{'f (Hz)':>8} " + " ".join(f"{c:>14}" for c in CONTRIBUTORS) +
           f" {'total':>12}  dominant")
     for f0 in _REPORT_FREQS:

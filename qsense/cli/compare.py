@@ -1,13 +1,21 @@
 """``qsense compare``: the comparison study from the command line.
 
 Every option is checked before the study starts (:func:`qsense.cli.config.resolve`),
-the output folder included. The results, ``compare.nc`` and ``report.html``, are
-committed together with a ``manifest.json`` by :func:`qsense._io.commit_files`: the output
-folder holds the complete results of one run, old or new, whenever the run is stopped.
+the output folder included: it must be writable and new, empty, or (with
+``--overwrite``) hold a previous run's results. The results, ``compare.nc`` and
+``report.html``, are committed together with a ``manifest.json`` by
+:func:`qsense._io.commit_files`: the output folder holds the complete results of one run,
+old or new, whenever the run is stopped.
+
+While it runs, a progress bar on standard error names each stage (building or loading
+the BEM, seating the helmets, each array's lead field (compiling on a first run),
+solvers and bounds, the report) with the estimated time left (:class:`inverse.study.Stages`);
+it shows on a terminal, and elsewhere (a pipe, a log file) only with ``--progress``.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from .config import COMPARE_OUTPUTS, add_options, resolve
@@ -28,11 +36,17 @@ def add_compare_parser(subparsers):
     return p
 
 
-def write_outputs(ds, out_dir, *, run_id: str | None = None, command=None) -> str:
+_REPORT_SECONDS = 15.0  # estimated time of the report (brain maps, layouts, spectra), 2 cores
+_WRITE_SECONDS = 0.5
+
+
+def write_outputs(ds, out_dir, *, run_id: str | None = None, command=None,
+                  stages=None) -> str:
     """Commit ``compare.nc`` and ``report.html`` of the study ``ds`` into ``out_dir``.
 
     Both carry the run id (NetCDF attribute ``run_id``; ``<meta name="qsense-run-id">``)
-    that ``manifest.json`` records (:func:`qsense._io.commit_files`).
+    that ``manifest.json`` records (:func:`qsense._io.commit_files`). ``stages``: an
+    :class:`inverse.study.Stages` with the stages ``report`` and ``write``.
 
     Returns
     -------
@@ -44,14 +58,22 @@ def write_outputs(ds, out_dir, *, run_id: str | None = None, command=None) -> st
 
     run_id = new_run_id() if run_id is None else run_id
     ds = ds.assign_attrs(run_id=run_id)
-    text = render_html(ds)
+    with _stage(stages, "report"):
+        text = render_html(ds, command=command)
 
     def html(path):
         Path(path).write_text(text, encoding="utf-8")
 
     nc, report = COMPARE_OUTPUTS
-    return commit_files(out_dir, {nc: lambda path: ds.to_netcdf(path), report: html},
-                        run_id=run_id, command=command)
+    with _stage(stages, "write"):
+        return commit_files(out_dir, {nc: lambda path: ds.to_netcdf(path), report: html},
+                            run_id=run_id, command=command)
+
+
+def _stage(stages, key):
+    import contextlib
+
+    return contextlib.nullcontext() if stages is None else stages.stage(key)
 
 
 def run_compare(args) -> int:
@@ -60,16 +82,23 @@ def run_compare(args) -> int:
 
     import mne
 
-    from inverse.study import compare
+    from inverse.study import Stages, compare, plan
 
     from .report import pick, summary
 
     mne.set_log_level("ERROR")
-    ds = compare(spacing=cfg["spacing"], arrays=list(cfg["arrays"]), n_opm=cfg["n_opm"],
-                 opm_sensor=cfg["opm_sensor"], nv_sensor=cfg["nv_sensor"],
-                 bandwidth=cfg["bandwidth"])
+    settings = dict(spacing=cfg["spacing"], arrays=tuple(cfg["arrays"]), n_opm=cfg["n_opm"],
+                    bem_ico=cfg["bem_ico"])
+    shown = cfg["progress"] if cfg["progress"] is not None else sys.stderr.isatty()
+    steps = [*plan(**settings), ("report", "report", _REPORT_SECONDS),
+             ("write", "writing " + ", ".join(COMPARE_OUTPUTS), _WRITE_SECONDS)]
     out = cfg["output_dir"]
-    run_id = write_outputs(ds, out, command=getattr(args, "command_line", None))
+    with Stages(steps, enabled=shown, desc="qsense compare") as stages:
+        ds = compare(**settings, opm_sensor=cfg["opm_sensor"], nv_sensor=cfg["nv_sensor"],
+                     bandwidth=cfg["bandwidth"], moment=cfg["moment"],
+                     lambda2=cfg["lambda2"], progress=stages)
+        run_id = write_outputs(ds, out, command=getattr(args, "command_line", None),
+                               stages=stages)
     s = summary(ds)
     print(f"qsense compare: {ds.sizes['source']} cortical sources, bandwidth "
           f"{cfg['bandwidth']:g} Hz; medians (superficial tangential sources in brackets)")

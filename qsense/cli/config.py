@@ -24,7 +24,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from inverse.study import ARRAY_NAMES, BANDWIDTH_RANGE, N_OPM_RANGE, SPACINGS
+from inverse.study import (
+    ARRAY_NAMES,
+    BANDWIDTH_RANGE,
+    BEM_ICOS,
+    LAMBDA2_RANGE,
+    MOMENT_RANGE,
+    N_OPM_RANGE,
+    SPACINGS,
+)
 
 from . import UsageError
 
@@ -32,7 +40,8 @@ __all__ = ["Option", "SCHEMAS", "Settings", "add_options", "add_debug_flag", "lo
            "resolve", "COMPARE_OUTPUTS", "QUICK"]
 
 COMPARE_OUTPUTS = ("compare.nc", "report.html")
-QUICK = {"spacing": "ico2", "n_opm": 32}  # what --quick sets where the user set nothing
+QUICK = {"spacing": "ico2", "n_opm": 32, "bem_ico": 3}  # what --quick sets where the user
+# set nothing
 
 # kind: (what a flag value must be, what a TOML value must be)
 _KINDS = {
@@ -80,6 +89,9 @@ class Option:
         Returns the allowed names (called when needed: the registries load lazily).
     check : callable, optional
         ``check(value)`` raises ValueError for a bad value and returns it (converted).
+    default_text : str, optional
+        The default in words, for the help (where ``default`` is None: decided at run
+        time).
     """
 
     key: str
@@ -91,6 +103,7 @@ class Option:
     low_open: bool = False
     choices: Callable[[], Sequence[str]] | None = None
     check: Callable[[object], object] | None = None
+    default_text: str | None = None
 
     @property
     def flag(self) -> str:
@@ -110,7 +123,8 @@ class Option:
 
     def describe(self) -> str:
         """The ``--help`` text: what it does, what is allowed, the default."""
-        default = ("none" if self.default is None else ",".join(self.default)
+        default = (self.default_text if self.default_text is not None
+                   else "none" if self.default is None else ",".join(self.default)
                    if self.kind == "names" else _shown(self.default).strip('"'))
         allowed = "" if self.kind in ("bool", "path") else f"{self.allowed()}; "
         return f"{self.help} ({allowed}default: {default})".replace("%", "%%")
@@ -328,14 +342,26 @@ SCHEMAS: dict[str, tuple[Option, ...]] = {
         Option("nv_sensor", "str", "nv_flux_concentrator", "NV preset", choices=_nv_names),
         Option("bandwidth", "float", 1.0, "noise bandwidth of one sample, Hz",
                low=BANDWIDTH_RANGE[0], high=BANDWIDTH_RANGE[1]),
+        Option("moment", "float", 20e-9, "dipole moment for the SNR and the Cramer-Rao "
+               "bound, A m", low=MOMENT_RANGE[0], high=MOMENT_RANGE[1]),
+        Option("lambda2", "float", 1 / 9, "regularisation of the minimum-norm solvers, "
+               "1/SNR^2", low=LAMBDA2_RANGE[0], high=LAMBDA2_RANGE[1]),
+        Option("bem_ico", "int", 4, "subdivision of the inner skull in the BEM (3: 642 "
+               "vertices, 4: 2562, 5: 10242, minutes to build on a first run)",
+               low=min(BEM_ICOS), high=max(BEM_ICOS)),
         Option("quick", "bool", False,
-               "a fast check: --spacing " + QUICK["spacing"] + " and --n-opm "
-               + str(QUICK["n_opm"]) + ", each only where neither a flag nor the config "
-               "file sets it"),
+               "a fast check: --spacing " + QUICK["spacing"] + ", --n-opm "
+               + str(QUICK["n_opm"]) + " and --bem-ico " + str(QUICK["bem_ico"])
+               + ", each only where neither a flag nor the config file sets it"),
         Option("output_dir", "path", Path("qsense-compare"),
                "folder for " + " and ".join(COMPARE_OUTPUTS) + " (and manifest.json), "
-               "replaced as a whole when the run ends; new, or one a previous run wrote",
-               check=_output_dir),
+               "replaced as a whole when the run ends: new, empty, or (with --overwrite) "
+               "one a previous run wrote", check=_output_dir),
+        Option("overwrite", "bool", False,
+               "replace the results of a previous run in --output-dir"),
+        Option("progress", "bool", None,
+               "progress per stage with the time left, on standard error",
+               default_text="on when standard error is a terminal"),
     ),
 }
 
@@ -523,7 +549,23 @@ def resolve(command: str, args) -> Settings:
     if command == "budget":
         _check_budget(s)
     validate(o for o in options if o.check is not None)
+    if command == "compare":
+        _check_compare_output(s)
     return s
+
+
+def _check_compare_output(s: Settings) -> None:
+    """An output folder that holds a previous run's results needs ``overwrite``."""
+    from .._io import MANIFEST
+
+    out = s["output_dir"]
+    if s["overwrite"] or not out.is_dir():
+        return
+    ours = [n for n in (*COMPARE_OUTPUTS, MANIFEST) if (out / n).exists()]
+    if ours:
+        raise UsageError(f"{s.source['output_dir']}: {str(out)!r} holds the results of a "
+                         f"previous run ({', '.join(ours)}); pass --overwrite to replace "
+                         "them, or choose another folder")
 
 
 def _check_budget(s: Settings) -> None:

@@ -76,9 +76,16 @@ class ActiveSources:
     def moments(self, start: int, stop: int) -> np.ndarray:
         """Dipole moments of samples [start, stop) as (n_active * 3, n) in head-frame
         components for a vector estimate, (n_active, n) along the orientations
-        otherwise; A m. Samples outside the estimate are zero."""
+        otherwise; A m. Samples outside the estimate are zero.
+
+        Inside the estimate, a read-only view of :attr:`data` (no copy); a new array
+        otherwise."""
         n = stop - start
         rows = self.n_active * (3 if self.vector else 1)
+        if 0 <= start and stop <= self.n_times:
+            view = self.data[..., start:stop].reshape(rows, n)  # rows merge: a view
+            view.flags.writeable = False
+            return view
         out = np.zeros((rows, n))
         a, b = max(start, 0), min(stop, self.n_times)
         if b > a:
@@ -164,9 +171,11 @@ def active_sources(sources: SourceSpace, stc) -> ActiveSources:
         indices.append(off + pos)
     indices = np.concatenate(indices).astype(int)
     data = np.asarray(stc.data)
-    if not np.all(np.isfinite(data)):
+    # the extremes show NaN and inf: two passes, no temporary as large as the estimate
+    lo, hi = (float(data.min()), float(data.max())) if data.size else (0.0, 0.0)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ValueError("stc.data must be finite (A m); found NaN or inf")
-    peak = float(np.abs(data).max()) if data.size else 0.0
+    peak = max(-lo, hi)
     if peak > MAX_DIPOLE_MOMENT:
         raise ValueError(
             f"stc.data reaches {peak:.3g} A m; dipole moments are in A m (evoked responses "

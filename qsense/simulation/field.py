@@ -18,6 +18,9 @@ rows:
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +33,8 @@ from ..sensors.opm import OPMPreset
 from ..sources import SourceSpace
 from .currents import ActiveSources, active_sources
 
-__all__ = ["SourceField", "true_field", "bloch_groups", "cell_array"]
+__all__ = ["SourceField", "true_field", "bloch_groups", "cell_array", "clear_gain_cache",
+           "GAIN_CACHE_BYTES"]
 
 ACCURACY = "accurate"
 """Coil integration accuracy of every lead field here (as ``mne.make_forward_solution``)."""
@@ -121,11 +125,58 @@ def _subspace(sources: SourceSpace, indices) -> SourceSpace:
                        sources.head_mri_t, sources.subject, sources.spacing)
 
 
+GAIN_CACHE_BYTES = 256 * 2**20
+"""Largest total size of the gain matrices :func:`_gain` keeps for reuse (bytes)."""
+
+_gain_cache: OrderedDict = OrderedDict()  # key -> (head, gain); least recently used first
+_gain_lock = threading.Lock()
+
+
+def _digest(*arrays) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.digest()
+
+
+def clear_gain_cache() -> None:
+    """Forget the gain matrices kept for reuse (see :func:`_gain`)."""
+    with _gain_lock:
+        _gain_cache.clear()
+
+
 def _gain(array, head, sub, active: ActiveSources) -> np.ndarray:
+    """The gain of the active sources, (rows, n_active) along their orientations or
+    (rows, 3 n_active) for a vector estimate; read-only.
+
+    Kept for reuse, as a user reuses an MNE forward across recordings: a later recording
+    with the same head (the same object, held by the cache so that its id stays its
+    own), the same coil integration points (array geometry and coil types, compared by
+    content) and the same source positions and orientations gets the same matrix without
+    computing the lead field again. At most :data:`GAIN_CACHE_BYTES` in all, least
+    recently used dropped first; :func:`clear_gain_cache` empties it.
+    """
+    cp = array.coil_points(ACCURACY)
+    key = (id(head), ACCURACY, _digest(cp.points, cp.normals, cp.weights, cp.segments),
+           _digest(sub.positions),
+           b"vector" if active.vector else _digest(active.orientations))
+    with _gain_lock:
+        hit = _gain_cache.get(key)
+        if hit is not None and hit[0] is head:
+            _gain_cache.move_to_end(key)
+            return hit[1]
     lf = leadfield(array, head, sub, accuracy=ACCURACY).values  # (rows, n_active, 3)
-    if active.vector:
-        return lf.reshape(lf.shape[0], -1)
-    return np.einsum("rsk,sk->rs", lf, active.orientations)
+    gain = (lf.reshape(lf.shape[0], -1) if active.vector
+            else np.einsum("rsk,sk->rs", lf, active.orientations))
+    gain.flags.writeable = False
+    if gain.nbytes <= GAIN_CACHE_BYTES:
+        with _gain_lock:
+            _gain_cache[key] = (head, gain)
+            while sum(g.nbytes for _, g in _gain_cache.values()) > GAIN_CACHE_BYTES:
+                _gain_cache.popitem(last=False)
+    return gain
 
 
 class SourceField:

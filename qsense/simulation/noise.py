@@ -15,7 +15,8 @@ white Gaussian noise, coloured by a fixed FIR filter:
   b L + L)`` of the white sequence (the draws before t = 0 come from block -1). The
   same block is always computed the same way, so any chunking gives bit-identical
   numbers. The 1/f shape holds down to about ``sfreq / BLOCK`` (0.06 Hz at 1 kHz); below
-  it the spectrum levels off.
+  it the spectrum levels off. White channels (``corner_frequency == 0``) skip the
+  filter: their noise is the scaled draws.
 * **Keys.** ``(key0, key1)`` are 64 bits of a BLAKE2b hash of the channel's identity
   (name, coil type, ``loc`` in the device frame, preset name), so two different arrays
   get independent streams whatever their channel names (a radial and a tangential OPM
@@ -30,7 +31,7 @@ import functools
 import hashlib
 
 import numpy as np
-from scipy.signal import fftconvolve
+from scipy import fft as sp_fft
 
 __all__ = ["BLOCK", "SENSOR_NOISE_STREAM", "channel_keys", "noise_filter", "NoiseSource",
            "sensor_noise"]
@@ -75,6 +76,19 @@ def noise_filter(sfreq: float, corner_frequency: float, n: int = BLOCK):
     return h
 
 
+@functools.lru_cache(maxsize=16)
+def _filter_spectrum(sfreq: float, corner_frequency: float, n: int = BLOCK):
+    """(FFT length, real FFT of :func:`noise_filter`) for convolving ``2 n - 1`` draws
+    with it: the length and transform ``scipy.signal.fftconvolve`` uses, so that
+    :meth:`NoiseSource.block` gives its numbers bit for bit without transforming the
+    filter again for every channel and block."""
+    h = noise_filter(sfreq, corner_frequency, n)
+    nfft = sp_fft.next_fast_len((2 * n - 1) + n - 1, True)
+    spectrum = sp_fft.rfftn(h, [nfft], axes=[0])
+    spectrum.flags.writeable = False
+    return nfft, spectrum
+
+
 class NoiseSource:
     """Sensor noise of an array, generated block by block (see the module docstring).
 
@@ -87,6 +101,15 @@ class NoiseSource:
         >= 0.
     stream : int
         Stream number (default :data:`SENSOR_NOISE_STREAM`).
+
+    Notes
+    -----
+    The last block asked for is kept (the next chunk starts in it), and the draws of the
+    coloured channels' last block (the next block's colouring needs them). White channels
+    (``corner_frequency == 0``) are the scaled draws, no convolution, drawn only as far
+    as samples are asked for. The colouring is ``scipy.signal.fftconvolve(draws, h,
+    "valid")`` computed with the filter's transform kept (the same FFT length and calls,
+    so the same bits).
     """
 
     def __init__(self, array, sfreq: float, seed: int, stream: int = SENSOR_NOISE_STREAM):
@@ -96,33 +119,72 @@ class NoiseSource:
         self.keys = channel_keys(array)
         self.scale = np.asarray(array.noise, dtype=float) * np.sqrt(self.sfreq / 2.0)
         self.corner = np.array([float(p.corner_frequency) for p in array.channel_presets])
-        self._cache: dict[int, np.ndarray] = {}
+        self._white_rows = np.flatnonzero(self.corner == 0)
+        # block -> [array, white rows drawn up to, their generators (None: not drawing)]
+        self._cache: dict[int, list] = {}
+        self._white: tuple[int, dict] = (None, {})  # coloured channels' last draws
 
     @property
     def n_channels(self) -> int:
         return len(self.keys)
 
+    def _rng(self, channel: int, block: int):
+        k0, k1 = (int(k) for k in self.keys[channel])
+        return np.random.default_rng([self.seed, self.stream, k0, k1, block + 1])
+
     def white(self, channel: int, block: int) -> np.ndarray:
         """Unit-variance draws of one block of one channel, shape (BLOCK,)."""
-        k0, k1 = (int(k) for k in self.keys[channel])
-        rng = np.random.default_rng([self.seed, self.stream, k0, k1, block + 1])
-        return rng.standard_normal(BLOCK)
+        return self._rng(channel, block).standard_normal(BLOCK)
 
     def block(self, b: int) -> np.ndarray:
         """Coloured noise of block ``b`` (samples [b BLOCK, (b + 1) BLOCK)), shape
         (n_channels, BLOCK); T (T/m for planar gradiometers)."""
-        if b in self._cache:
-            return self._cache[b]
+        return self._block(b, BLOCK)
+
+    def _block(self, b: int, upto: int) -> np.ndarray:
+        """Block ``b`` with its coloured rows complete and its white rows drawn at least
+        up to sample ``upto`` of the block. The white rows are drawn as far as asked and
+        continued later from the same generators (a generator's draws come one after
+        the other, so draws made in pieces are the draws of one call), so the end of a
+        recording costs no draws beyond it."""
+        entry = self._cache.get(b)
+        if entry is None:
+            # one block in memory: samples() copies a block's part out before it asks for
+            # the next, and a chunk that follows starts in the last block it asked for
+            self._cache.clear()
+            entry = self._cache[b] = [self._coloured(b), 0, None]
+        data, filled, gens = entry
+        if upto > filled and len(self._white_rows):
+            if gens is None:
+                gens = entry[2] = [self._rng(c, b) for c in self._white_rows]
+            for c, rng in zip(self._white_rows, gens, strict=True):
+                row = data[c, filled:upto]
+                rng.standard_normal(out=row)
+                row *= self.scale[c]
+            if upto == BLOCK:
+                entry[2] = None
+        entry[1] = max(filled, upto)
+        return data
+
+    def _coloured(self, b: int) -> np.ndarray:
+        """A new block array with the coloured channels' rows of block ``b`` filled."""
         out = np.empty((self.n_channels, BLOCK))
-        for c in range(self.n_channels):
-            h = noise_filter(self.sfreq, self.corner[c])
+        prev_b, prev = self._white
+        kept = {}
+        for c in np.flatnonzero(self.corner != 0):
             w = self.white(c, b)
-            if h is not None:
-                w = fftconvolve(np.concatenate([self.white(c, b - 1)[1:], w]), h, "valid")
-            out[c] = w * self.scale[c]
-        if len(self._cache) >= 2:
-            self._cache.pop(min(self._cache))
-        self._cache[b] = out
+            kept[c] = w
+            # the previous block's draws are let go as they are used (memory)
+            before = prev.pop(c) if prev_b == b - 1 and c in prev else self.white(c, b - 1)
+            x = np.concatenate([before[1:], w])
+            nfft, spectrum = _filter_spectrum(self.sfreq, self.corner[c])
+            full = sp_fft.irfftn(sp_fft.rfftn(x, [nfft], axes=[0]) * spectrum, [nfft],
+                                 axes=[0])
+            # fftconvolve's "valid" part: the centre BLOCK samples of the full length
+            lo = (len(x) + BLOCK - 1 - BLOCK) // 2
+            out[c] = full[lo:lo + BLOCK] * self.scale[c]
+        if kept:
+            self._white = (b, kept)
         return out
 
     def samples(self, start: int, stop: int) -> np.ndarray:
@@ -130,7 +192,8 @@ class NoiseSource:
         out = np.empty((self.n_channels, stop - start))
         for b in range(start // BLOCK, (stop - 1) // BLOCK + 1):
             a, e = max(start, b * BLOCK), min(stop, (b + 1) * BLOCK)
-            out[:, a - start:e - start] = self.block(b)[:, a - b * BLOCK:e - b * BLOCK]
+            out[:, a - start:e - start] = self._block(b, e - b * BLOCK)[
+                :, a - b * BLOCK:e - b * BLOCK]  # no reference kept: one block in memory
         return out
 
 

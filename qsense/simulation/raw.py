@@ -38,7 +38,7 @@ from .room import (
     environment_record,
     trajectory_truth,
 )
-from .truth import decoded, truth_dataset, truth_fname, write_truth
+from .truth import decoded, stream_truth, truth_dataset, truth_fname
 
 __all__ = ["simulate_raw", "DESCRIPTION_PREFIX"]
 
@@ -179,25 +179,22 @@ def _movement(array, head, sources, active, plan, environment, head_movement, in
     return field, None
 
 
-def _movement_truth(truth, trajectory, head_movement, n_times, sfreq):
-    """Add the head's movement to the truth dataset: the given MNE head positions
-    (``head_pos``), and for arrays moving with the head their pose in the room
-    (:func:`~qsense.simulation.room.trajectory_truth`)."""
+def _movement_truth(trajectory, head_movement, n_times, sfreq) -> dict:
+    """The head's movement for the truth file, ``{name: (dims, values, attrs)}``: the
+    given MNE head positions (``head_pos``), and for arrays moving with the head their
+    pose in the room (:func:`~qsense.simulation.room.trajectory_truth`)."""
+    out = {}
     if head_movement is not None:
         from .trajectory import check_head_pos
 
         hp = check_head_pos(head_movement, sfreq=sfreq, n_times=n_times)
-        truth["head_pos"] = (("head_position", "head_pos_column"), hp,
-                             {"units": "s, 1, 1, 1, m, m, m, 1, m, m/s", "long_name":
-                              "head positions as given (MNE's format: t, q1-q3, x, y, z, "
-                              "gof, err, v; device -> head)"})
+        out["head_pos"] = (("head_position", "head_pos_column"), hp,
+                           {"units": "s, 1, 1, 1, m, m, m, 1, m, m/s", "long_name":
+                            "head positions as given (MNE's format: t, q1-q3, x, y, z, gof, "
+                            "err, v; device -> head)"})
     if trajectory is not None:
-        for name, (dims, values, attrs) in trajectory_truth(trajectory, n_times,
-                                                            sfreq).items():
-            if name == "pose_time":
-                truth.coords[name] = (dims, values, attrs)
-            else:
-                truth[name] = (dims, values, attrs)
+        out.update(trajectory_truth(trajectory, n_times, sfreq))
+    return out
 
 
 def _check_stc(sources, stc, duration, sfreq):
@@ -437,8 +434,18 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
 
         bar = tqdm(total=n_times, desc="simulate_raw", unit="sample")
     chain = _Chain(array, plan, field, room, noise_src, adc, sfreq, n_times, chunk, bar)
-    truth = truth_dataset(active, n_times, sfreq, settings, events=events, event_id=event_id)
-    _movement_truth(truth, trajectory, head_movement, n_times, sfreq)
+    truth_args = (active, n_times, sfreq, settings)
+    moves = _movement_truth(trajectory, head_movement, n_times, sfreq)
+    truth_kw = dict(events=events, event_id=event_id)
+    # streamed: the truth file is written from the estimate, not held in memory
+    truth = None
+    if path is None or return_truth:
+        truth = truth_dataset(*truth_args, **truth_kw)
+        for name, (dims, values, attrs) in moves.items():
+            if name == "pose_time":
+                truth.coords[name] = (dims, values, attrs)
+            else:
+                truth[name] = (dims, values, attrs)
     if path is None:
         raw = mne.io.RawArray(chain.samples(0, n_times), info, verbose=False)
         if annotations is not None:
@@ -449,7 +456,8 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
             lazy.set_annotations(annotations)
         save_atomic(lazy, path, overwrite=overwrite, split_size=split_size,
                     buffer_size_sec=chain.chunk / sfreq,
-                    before_move=lambda: write_truth(truth, truth_fname(path)))
+                    before_move=lambda: stream_truth(truth_fname(path), *truth_args,
+                                                     extra=moves, **truth_kw))
         raw = mne.io.read_raw_fif(path, preload=False, verbose=False)
     if bar is not None:
         bar.close()

@@ -212,8 +212,8 @@ def test_quick_is_documented_in_help(capsys):
     res = _main(capsys, "compare", "--help")
     assert res.returncode == 0
     text = " ".join(res.stdout.split())
-    assert ("--quick, --no-quick a fast check: --spacing ico2 and --n-opm 32, each only "
-            "where neither a flag nor the config file sets it") in text
+    assert ("--quick, --no-quick a fast check: --spacing ico2, --n-opm 32 and --bem-ico 3, "
+            "each only where neither a flag nor the config file sets it") in text
 
 
 def test_usage_error_is_a_value_error():

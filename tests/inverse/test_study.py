@@ -2,8 +2,12 @@
 route where there is one (MNE's ad-hoc covariance for the inverse, the lead field for the
 SNR), and `qsense compare` writes a NetCDF file and a report."""
 
+import io
 import os
 import stat
+import time
+from pathlib import Path
+from types import SimpleNamespace
 
 import mne
 import numpy as np
@@ -12,21 +16,28 @@ import xarray as xr
 
 import qsense as qs
 from inverse import dipole_localisation_bound, peak_localisation_error, total_information
-from inverse.study import compare
+from inverse.study import Stages, compare, plan, select_source
 from qsense.cli import main
 
 BW = 4.0  # Hz
+ARRAYS = ("opm", "neuromag306")
 
 
 @pytest.fixture(scope="module")
 def study(fsaverage_sphere):
-    ds = compare(spacing="ico2", arrays=("opm", "neuromag306"), n_opm=16, bandwidth=BW,
-                 head=fsaverage_sphere)
-    return fsaverage_sphere, qs.sources.cortex(fsaverage_sphere, "ico2"), ds
+    """The study on the fitted-sphere head, its progress written to a string."""
+    steps = plan(spacing="ico2", arrays=ARRAYS, n_opm=16, head=fsaverage_sphere)
+    text = io.StringIO()
+    with Stages(steps, enabled=True, file=text) as stages:
+        ds = compare(spacing="ico2", arrays=ARRAYS, n_opm=16, bandwidth=BW,
+                     head=fsaverage_sphere, progress=stages)
+    return SimpleNamespace(head=fsaverage_sphere, ds=ds, stages=stages,
+                           progress=text.getvalue(),
+                           src=qs.sources.cortex(fsaverage_sphere, "ico2"))
 
 
 def test_metrics_match_direct_computation(study):
-    head, src, ds = study
+    head, src, ds = study.head, study.src, study.ds
     squid = qs.arrays.neuromag306(head)
     info = squid.to_info()
     # SNR from the lead field by hand
@@ -48,7 +59,7 @@ def test_metrics_match_direct_computation(study):
     for method in ("MNE", "dSPM", "sLORETA"):
         ple = peak_localisation_error(fwd, inv, method=method, lambda2=1 / 9)
         np.testing.assert_allclose(
-            ds["ple"].sel({"array": "neuromag306", "method": method}), ple, atol=1e-12)
+            ds["ple"].sel(array="neuromag306", solver=method), ple, atol=1e-12)
     # CRB where defined, NaN where the normal is within 3 degrees of radial
     out = src.positions - head.sphere_origin
     cosr = np.abs(np.sum(out * src.normals, 1)) / np.linalg.norm(out, axis=1)
@@ -62,14 +73,135 @@ def test_metrics_match_direct_computation(study):
 
 
 def test_dataset_is_self_describing_and_round_trips(study, tmp_path):
-    head, src, ds = study
-    for name in ("snr", "information", "ple", "crb", "depth", "source_x"):
-        assert "units" in ds[name].attrs, name
-    assert ds.sizes == {"array": 2, "method": 3, "source": len(src)}
+    """Every variable and coordinate has units and a long name; NetCDF keeps it all."""
+    ds = study.ds
+    assert dict(ds.sizes) == {"array": 2, "solver": 3, "source": len(study.src), "row": 4,
+                              "col": 4}
+    np.testing.assert_array_equal(ds["dev_head_t"].sel(array="neuromag306"),
+                                  qs.arrays.neuromag306(study.head).dev_head_t)
+    for name, var in ds.variables.items():
+        assert isinstance(var.attrs.get("units"), str), name
+        assert isinstance(var.attrs.get("long_name"), str) and var.attrs["long_name"], name
+        if var.dtype.kind in "fiub" and name not in ("array", "solver"):
+            assert var.attrs["units"], f"{name} is a number without units"
     assert ds.attrs["bandwidth_Hz"] == BW
     ds.to_netcdf(tmp_path / "s.nc")
-    back = xr.load_dataset(tmp_path / "s.nc")
-    xr.testing.assert_identical(back, ds)
+    with xr.open_dataset(tmp_path / "s.nc") as back:
+        xr.testing.assert_identical(back.load(), ds)
+        assert back["vertex"].dtype.kind == "i" and back["hemisphere"].dtype.kind in "UO"
+
+
+def test_sel_by_solver_returns_one_solver(study):
+    """``solver``, not ``method`` (which ``sel`` takes as its own keyword)."""
+    ds = study.ds
+    assert "method" not in ds.variables and "method" not in ds.dims
+    assert list(ds["solver"].values) == ["MNE", "dSPM", "sLORETA"]
+    one = ds.sel(solver="dSPM")
+    assert "solver" not in one["ple"].dims and one["solver"].item() == "dSPM"
+    np.testing.assert_array_equal(one["ple"], ds["ple"].values[:, 1])
+    assert ds["ple"].sel(array="opm", solver="sLORETA").dims == ("source",)
+
+
+def test_sources_carry_the_hemisphere_vertex_and_position_of_mne_s_source_spaces(study):
+    """Against ``to_mne()`` and MNE's own fsaverage head<->MRI transform."""
+    ds, head = study.ds, study.head
+    spaces = qs.sources.cortex(head, "ico2").to_mne()
+    trans = mne.read_trans(Path(mne.__file__).parent / "data" / "fsaverage"
+                           / "fsaverage-trans.fif")  # head -> MRI
+    mri_head = mne.transforms.invert_transform(trans)["trans"]
+    ids = {"lh": mne.io.constants.FIFF.FIFFV_MNE_SURF_LEFT_HEMI,
+           "rh": mne.io.constants.FIFF.FIFFV_MNE_SURF_RIGHT_HEMI}
+    start = 0
+    for space, hemi in zip(spaces, ("lh", "rh"), strict=True):
+        assert space["id"] == ids[hemi]
+        n = len(space["vertno"])
+        part = ds.isel(source=slice(start, start + n))
+        assert set(part["hemisphere"].values) == {hemi}
+        np.testing.assert_array_equal(part["vertex"].values, space["vertno"])
+        rr = mne.transforms.apply_trans(mri_head, space["rr"][space["vertno"]])
+        # the stored rotation is float32, 2.6e-7 from orthogonal; qsense uses the nearest
+        # rotation (elements within 1.3e-7), which moves points < 0.2 m by < 1e-7 m
+        np.testing.assert_allclose(np.stack([part[k].values for k in "xyz"], 1), rr,
+                                   rtol=0, atol=1e-7)
+        start += n
+    assert start == ds.sizes["source"]
+    # the vertices make an MNE source estimate as they are
+    lh, rh = (ds["vertex"].values[ds["hemisphere"].values == h] for h in ("lh", "rh"))
+    stc = mne.SourceEstimate(ds["snr"].sel(array="opm").values[:, None], [lh, rh], 0, 1,
+                             subject="fsaverage")
+    assert stc.data.shape == (ds.sizes["source"], 1)
+
+
+def test_select_source_by_hemisphere_and_vertex(study):
+    ds = study.ds
+    rng = np.random.default_rng(13)
+    for i in rng.choice(ds.sizes["source"], 5, replace=False):
+        hemi, vert = str(ds["hemisphere"].values[i]), int(ds["vertex"].values[i])
+        one = select_source(ds, hemi, vert)
+        xr.testing.assert_identical(one, ds.isel(source=i))
+        where = ds.where((ds.hemisphere == hemi) & (ds.vertex == vert), drop=True)
+        np.testing.assert_array_equal(where["snr"].values[:, 0], one["snr"].values)
+    both = select_source(ds["snr"], "rh", [5, 0])
+    assert list(both["vertex"].values) == [5, 0] and set(both["hemisphere"].values) == {"rh"}
+    for args, match in [(("left", 0), "hemisphere"), (("lh", 10241), "vertex 10241"),
+                        (("lh", 1.5), "vertex"), (("lh", []), "vertex"),
+                        (("lh", True), "vertex")]:
+        with pytest.raises(ValueError, match=match):
+            select_source(ds, *args)
+    with pytest.raises(ValueError, match="hemisphere"):
+        select_source(ds.drop_vars("hemisphere"), "lh", 0)
+
+
+def test_noise_floors_are_numbers_with_units_per_sensor_type(study):
+    ds = study.ds
+    assert ds["noise_floor_mag"].attrs["units"] == "T/sqrt(Hz)"
+    assert ds["noise_floor_grad"].attrs["units"] == "T/(m sqrt(Hz))"
+    # Neuromag 306 presets: 3.5 fT/sqrt(Hz) magnetometers, 3 fT/(cm sqrt(Hz)) gradiometers
+    # (the floors of the ad-hoc covariance in test_metrics_match_direct_computation)
+    assert float(ds["noise_floor_mag"].sel(array="neuromag306")) == pytest.approx(3.5e-15)
+    assert float(ds["noise_floor_grad"].sel(array="neuromag306")) == pytest.approx(3e-13)
+    opm = qs.arrays.opm_on_scalp(study.head, 16, "radial")
+    assert float(ds["noise_floor_mag"].sel(array="opm")) == pytest.approx(float(opm.noise[0]))
+    assert np.isnan(float(ds["noise_floor_grad"].sel(array="opm")))
+
+
+def test_progress_names_every_stage(study):
+    text = study.progress
+    for key, label, _ in study.stages.plan:
+        assert label in text, label
+        assert study.stages.durations[key] >= 0
+    assert "lead field: Neuromag 306" in text and "seating the helmets" in text
+    assert "100%" in text and "left" in text
+
+
+def test_stages_plan_and_checks():
+    steps = [("a", "first", 0.02), ("b", "second", 0.0)]
+    quiet = Stages(steps, enabled=False)
+    with quiet.stage("a"):
+        time.sleep(0.01)
+    quiet.close()
+    assert quiet.durations["a"] >= 0.01 and "b" not in quiet.durations
+    text = io.StringIO()
+    with pytest.raises(RuntimeError, match="boom"), Stages(steps, file=text) as bar:
+        with bar.stage("a", "first, relabelled"):
+            raise RuntimeError("boom")
+    assert "first, relabelled" in text.getvalue() and "stopped" in text.getvalue()
+    for bad, match in [([("a", "x", 1), ("a", "y", 1)], "distinct"),
+                       ([("a", "x", -1)], ">= 0")]:
+        with pytest.raises(ValueError, match=match):
+            Stages(bad, enabled=False)
+    with pytest.raises(ValueError, match="not in the plan"), quiet.stage("c"):
+        pass
+    with pytest.raises(TypeError, match="progress"):
+        compare(spacing="ico2", arrays=("opm",), progress="yes")
+
+
+def test_plan_counts_the_first_run():
+    """A BEM in the cache is loaded, else built; the helmets are one stage."""
+    keys = [k for k, _, _ in plan(spacing="ico2", bem_ico=3)]
+    assert keys[:3] == ["bem", "sources", "lead field opm"] and "helmets" in keys
+    assert keys[-1] == "bounds"
+    assert [k for k, _, _ in plan(arrays=("opm",), head=object())][0] == "sources"
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -84,6 +216,11 @@ def test_dataset_is_self_describing_and_round_trips(study, tmp_path):
     (dict(moment=20.0), "moment"),
     (dict(lambda2=-1.0), "lambda2"),
     (dict(nv_sensor="nv_dreams"), "nv_sensor"),
+    (dict(arrays=("opm",), opm_sensor="quspin_gen9"), "opm_sensor"),
+    (dict(arrays=("opm",), opm_sensor=["quspin_gen2"]), "opm_sensor"),
+    (dict(arrays="opm"), "arrays"),
+    (dict(bem_ico=2), "bem_ico"),
+    (dict(bem_ico=True), "bem_ico"),
 ])
 def test_bad_arguments(fsaverage_sphere, kwargs, match):
     args = dict(spacing="ico2", arrays=("nv",), n_opm=8, head=fsaverage_sphere)
@@ -92,25 +229,32 @@ def test_bad_arguments(fsaverage_sphere, kwargs, match):
         compare(**args)
 
 
-def test_needs_the_fsaverage_head(sphere_head):
+def test_needs_the_fsaverage_head(sphere_head, fsaverage_sphere):
     with pytest.raises(ValueError, match="fsaverage"):
         compare(spacing="ico2", arrays=("opm",), head=sphere_head)
+    with pytest.raises(ValueError, match="bem_ico or head"):
+        compare(spacing="ico2", arrays=("opm",), head=fsaverage_sphere, bem_ico=3)
 
 
 def test_qsense_compare_writes_netcdf_and_report(tmp_path, capsys):
     """The main job through the real entry point (quick form, realistic BEM head)."""
     out = tmp_path / "run"
     assert main(["compare", "--quick", "--arrays", "opm,nv,neuromag306",
-                 "--output-dir", str(out)]) == 0
-    text = capsys.readouterr().out
+                 "--output-dir", str(out), "--progress"]) == 0
+    text, err = capsys.readouterr()
     assert "Neuromag 306" in text and "wrote" in text
+    for stage in ("ico-3 BEM", "sources and on-scalp arrays", "seating the helmets",
+                  "lead field: NV magnetometers", "solvers: Neuromag 306", "Cramer-Rao",
+                  "report", "writing compare.nc"):
+        assert stage in err, stage
     assert sorted(os.listdir(out)) == ["compare.nc", "manifest.json", "report.html"]  # no temp
     ds = xr.load_dataset(out / "compare.nc")
     assert list(ds["array"].values) == ["opm", "nv", "neuromag306"]
     assert ds.attrs["conductor"] == "bem" and ds.sizes["source"] == 324
+    assert ds.attrs["bem_ico"] == 3 and ds.sizes["solver"] == 3
     assert np.all(np.isfinite(ds["ple"])) and np.all(np.isfinite(ds["snr"]))
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3 and "<table>" in html
+    assert html.count("data:image/png;base64,") == 11 and "<table>" in html
     mask = os.umask(0)
     os.umask(mask)
     for name in ("compare.nc", "report.html"):  # usual permissions, not mkstemp's 0600

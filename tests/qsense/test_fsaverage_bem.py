@@ -342,7 +342,7 @@ def test_volume_currents_cut_tangential_far_more_than_radial(physics_case):
     """Signal reduction by volume currents, 1 - ||B_BEM|| / ||B_primary|| over 80 OPMs
     (6.5 mm off the scalp) x 1500 cortical dipoles normal to the fsaverage5 white surface.
 
-    Iivanainen et al. (2017, NeuroImage 149:141) report about 10 % (radial) and 72 %
+    Iivanainen et al. (2017, NeuroImage 147:542-553) report about 10 % (radial) and 72 %
     (tangential). Measured here (ico-3; ico-4 gives the same to 0.2 %): 6.4 % radial,
     71.5 % tangential (in power: 12 % and 92 %).
     """

@@ -244,14 +244,7 @@ def test_hfc_and_sss_attenuate_as_the_budget_predicts(sphere_head, sim):
                                                                     sphere_head),
                               None, environment=env, duration=duration, sfreq=sfreq,
                               seed=5, noise=False, sensor_physics=False)
-        before = raw.get_data()
-        if array.head_mounted:
-            projs = mne.preprocessing.compute_proj_hfc(raw.info, order=1, verbose=False)
-            after = raw.copy().add_proj(projs).apply_proj(verbose=False).get_data()
-        else:
-            after = mne.preprocessing.maxwell_filter(raw, origin=(0.0, 0.0, 0.04),
-                                                     verbose=False).get_data()
-        got = np.sqrt(np.mean(before**2)) / np.sqrt(np.mean(after**2))
+        got = qs.budget.recording_suppression(raw, array.head_mounted)
         want = qs.budget.mne_suppression(array, env)["interference"]
         print(f"{array.kind}: attenuation simulated {got:.3g}, budget {want:.3g}")
         assert want / 2 <= got <= want * 2
@@ -325,3 +318,32 @@ def test_environment_chunking_and_seeds(sphere_head, sphere_points, sim):
     b = qs.simulate_raw(array, sphere_head, sphere_points, None, chunk_duration=1.3,
                         **kw).get_data()
     assert sim.rel(b, a) < 1e-12
+
+
+def test_truth_records_the_room_and_the_movement(sphere_head, sphere_points, tmp_path):
+    """The truth file, streamed beside the FIF, holds the environment's settings, the
+    given head positions and the head's pose in the room, as the in-memory truth does."""
+    array = qs.arrays.opm_on_scalp(sphere_head, 4, "radial")
+    sfreq, n = 1000.0, 1000
+    R, T = _moves(n, sfreq)
+    hp = np.zeros((n // 50, 10))
+    hp[:, 0] = np.arange(0, n, 50) / sfreq
+    inv_R = np.transpose(R[::50], (0, 2, 1))
+    hp[:, 1:4] = mne.transforms.rot_to_quat(inv_R)
+    hp[:, 4:7] = -np.einsum("tij,tj->ti", inv_R, T[::50])
+    fname = tmp_path / "moving_raw.fif"
+    _, mem = qs.simulate_raw(array, sphere_head, sphere_points, None,
+                             environment="opm_two_layer", head_movement=hp, sfreq=sfreq,
+                             sensor_physics=False,
+                             duration=n / sfreq, fname=fname, return_truth=True)
+    disk = qs.simulation.read_truth(fname)
+    assert disk.attrs["settings"]["environment"]["room"] == "opm_two_layer"
+    assert disk.attrs["settings"]["head_movement"]["n_positions"] == len(hp)
+    np.testing.assert_array_equal(disk["head_pos"].values, hp)
+    for name in ("head_rotation", "head_translation"):
+        np.testing.assert_array_equal(disk[name].values, mem[name].values)
+    # the recorded pose at the rows' times is the given one
+    rows = np.searchsorted(disk["pose_time"].values, hp[:, 0])
+    np.testing.assert_allclose(disk["head_translation"].values[rows], T[::50], atol=1e-12)
+    np.testing.assert_allclose(disk["head_rotation"].values[rows],
+                               Rotation.from_matrix(R[::50]).as_rotvec(), atol=1e-12)
