@@ -260,11 +260,11 @@ def test_monte_carlo_fits_meet_the_bound_at_high_snr_and_exceed_it_at_low(setup,
 
 @pytest.mark.heavy
 def test_monte_carlo_fits_more_dipoles(setup, fast_fits, full):
-    """The four dipoles 21-33 mm deep, more fits (reduced: the other two). Deeper (37 and
+    """The four dipoles 21-33 mm deep, more fits (reduced: one other). Deeper (37 and
     40 mm) the fits reach about 1.17 of the bound at high SNR: fit_dipole's two-component
     moment subspace turns with the trial position, which the bound (subspace fixed at the
     true position) leaves out (docs/inverse.md)."""
     if full:  # about 7 min on 2 cores
         _check_monte_carlo(setup, [1, 2, 3, 5], n_high=200, n_low=100)
-    else:  # the two dipoles the default test leaves out, about 90 s on 2 shared cores
-        _check_monte_carlo(setup, [2, 3], n_high=60, n_low=20)
+    else:  # one dipole the default test leaves out, about 20 s on 2 cores
+        _check_monte_carlo(setup, [3], n_high=60, n_low=20)
