@@ -4,6 +4,8 @@ models."""
 from .cramer_rao import dipole_localisation_bound
 from .information import information_bits, total_information
 from .localisation import METHODS, leading_eigenvalue, peak_localisation_error, point_spread_peaks
+from .recordings import localise_on_recordings
 
 __all__ = ["METHODS", "dipole_localisation_bound", "information_bits", "leading_eigenvalue",
-           "peak_localisation_error", "point_spread_peaks", "total_information"]
+           "localise_on_recordings", "peak_localisation_error", "point_spread_peaks",
+           "total_information"]
