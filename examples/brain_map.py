@@ -1,11 +1,12 @@
 """Draw your own results on the brain, offline: what 64 on-scalp OPMs see of each source.
 
 For every source of an ico-3 cortex on fsaverage (1284 dipoles along the cortical normal,
-fitted-sphere conductor) the signal-to-noise ratio of a 20 nAm dipole over one second of
-averaging (1 Hz noise bandwidth) at 64 radial QuSpin Gen-2 OPMs: the whitened field norm
-``sqrt(sum_c (b_c / sigma_c)^2)``. ``qsense.plot_brain_map`` draws it on the inflated
-fsaverage5 cortex (lateral and medial views of both hemispheres) and the figure is saved.
-The same function draws an ``mne.SourceEstimate`` on these sources, or a column of
+fitted-sphere conductor) the signal-to-noise ratio of a 20 nAm dipole over a 1 Hz noise
+bandwidth (half a second of averaging: T seconds of white noise have an equivalent noise
+bandwidth of 1/(2T) for one-sided noise floors) at 64 radial QuSpin Gen-2 OPMs: the
+whitened field norm ``sqrt(sum_c (b_c / sigma_c)^2)``. ``qsense.plot_brain_map`` draws it
+on the inflated fsaverage5 cortex (lateral and medial views of both hemispheres) and the
+figure is saved. The same function draws an ``mne.SourceEstimate`` on these sources, or a column of
 ``compare.nc`` (``ds["snr"].sel(array="opm")``).
 
     python examples/brain_map.py [figure.png]

@@ -4,8 +4,9 @@ Cramer-Rao lower bound (``inverse.dipole_localisation_bound``) on the rms 3-D po
 error of a single-dipole fit, for a 20 nAm tangential dipole at increasing depth under
 the vertex and under the left temporal scalp of fsaverage (fitted-sphere conductor).
 Arrays: 64 radial QuSpin Gen-2 OPMs 6.5 mm off the scalp; Neuromag 306 seated 20 mm
-from the scalp. Noise: each preset's white floor over a 1 Hz noise bandwidth (one
-second of averaging); the bound scales as the square root of the bandwidth and as
+from the scalp. Noise: each preset's white floor over a 1 Hz noise bandwidth (half a
+second of averaging: T seconds of white noise have an equivalent noise bandwidth of
+1/(2T) for one-sided noise floors); the bound scales as the square root of the bandwidth and as
 1/moment.
 
     python examples/dipole_localisation_bound.py

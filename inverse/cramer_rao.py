@@ -79,8 +79,9 @@ def dipole_localisation_bound(array: qs.SensorArray, head: qs.Head, positions, m
         planar gradiometers).
     bandwidth : float, optional
         Instead of ``noise_std``: noise equivalent bandwidth of one data sample, Hz;
-        the noise is ``array.noise * sqrt(bandwidth)``. For an evoked response averaged
-        over N trials of T seconds read ``1 / (N T)``.
+        the noise is ``array.noise * sqrt(bandwidth)``. The floors are one-sided ASDs, so
+        averaging T seconds of white noise has the equivalent noise bandwidth ``1/(2T)``:
+        for an evoked response averaged over N trials of T seconds read ``1 / (2 N T)``.
     accuracy : {"point", "normal", "accurate"}
         Coil integration.
     weak_moment_ratio : float

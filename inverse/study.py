@@ -295,7 +295,9 @@ def compare(*, spacing: str = "ico4", arrays=ARRAY_NAMES, n_opm: int = 64,
     nv_sensor : str
         NV preset (``qsense.nv.NV_PRESETS``).
     bandwidth : float
-        Noise bandwidth of one sample, Hz (1 Hz: one second of averaging).
+        Noise bandwidth of one sample, Hz. For one-sided noise floors, averaging T seconds
+        of white noise is an equivalent noise bandwidth of 1/(2T): 1 Hz is half a second
+        of averaging.
     moment : float
         Dipole moment for ``snr`` and ``crb``, A m (default 20 nAm, a typical evoked
         response; Hamalainen et al. 1993, Rev. Mod. Phys. 65:413).
