@@ -5,7 +5,9 @@ from .cramer_rao import dipole_localisation_bound
 from .information import information_bits, total_information
 from .localisation import METHODS, leading_eigenvalue, peak_localisation_error, point_spread_peaks
 from .recordings import localise_on_recordings
+from .rejection import interference_rejection
 
-__all__ = ["METHODS", "dipole_localisation_bound", "information_bits", "leading_eigenvalue",
+__all__ = ["METHODS", "dipole_localisation_bound", "information_bits", "interference_rejection",
+           "leading_eigenvalue",
            "localise_on_recordings", "peak_localisation_error", "point_spread_peaks",
            "total_information"]
