@@ -147,7 +147,8 @@ def _check_environment(environment):
 
 def _movement(array, head, sources, active, plan, environment, head_movement, interp,
               sfreq, n_times, seed):
-    """Stage 1 with the head's movement: (source field, trajectory for the room)."""
+    """Stage 1 with the head's movement: (source field, trajectory for the room, the
+    movement's description for the settings)."""
     from .moving_field import MovingSourceField
     from .trajectory import check_head_pos, check_sensors_outside, control_points, poses_at
 
@@ -158,7 +159,7 @@ def _movement(array, head, sources, active, plan, environment, head_movement, in
         if (environment is not None and environment.movement is not None
                 and array.head_mounted):
             trajectory = DrawnTrajectory(environment.movement, sfreq, seed)
-        return field, trajectory
+        return field, trajectory, None if trajectory is None else trajectory.description
     check_option("interp", interp, INTERP)
     hp = check_head_pos(head_movement, sfreq=sfreq, n_times=n_times)
     description = {"kind": "given (MNE head-position format)", "n_positions": len(hp),
@@ -168,7 +169,7 @@ def _movement(array, head, sources, active, plan, environment, head_movement, in
         # the sources move with the sensors; only the room's field changes
         field = SourceField(array, head, sources, active, channels=plan.other, cells=cells)
         trajectory = Trajectory(lambda s, e: poses_at(hp, sfreq, s, e, interp), description)
-        return field, trajectory
+        return field, trajectory, description
     if cells:
         raise ValueError("head_movement with Bloch-model OPMs in a fixed helmet is not "
                          "simulated; pass sensor_physics=False or head_movement=None")
@@ -176,7 +177,7 @@ def _movement(array, head, sources, active, plan, environment, head_movement, in
     check_sensors_outside(array, head, transforms, times=offsets / sfreq, rows=rows)
     field = MovingSourceField(array, head, sources, active, hp, sfreq, interp=interp,
                               channels=plan.other)
-    return field, None
+    return field, None, dict(description, frame="the head moves inside the fixed helmet")
 
 
 def _movement_truth(trajectory, head_movement, n_times, sfreq) -> dict:
@@ -418,13 +419,13 @@ def simulate_raw(array, head, sources, stc, *, environment=None, sensor_physics=
                          sensor_physics=sensor_physics, noise=noise, seed=seed, adc=adc,
                          opm_options=opm_options, chunk_duration=chunk_duration,
                          truth=None if path is None else truth_fname(path).name)
-    field, trajectory = _movement(array, head, sources, active, plan, environment,
-                                  head_movement, interp, sfreq, n_times, seed)
+    field, trajectory, movement = _movement(array, head, sources, active, plan, environment,
+                                            head_movement, interp, sfreq, n_times, seed)
     room = None if signals is None else RoomField(
         array, signals, channels=plan.other, cells=bool(plan.groups),
         trajectory=trajectory)
     settings["environment"] = environment_record(environment)
-    settings["head_movement"] = None if trajectory is None else trajectory.description
+    settings["head_movement"] = movement
     info = _info(array, head, sfreq, settings)
     noise_src = NoiseSource(array, sfreq, seed) if noise else None
     chunk = max(1, int(round(chunk_duration * sfreq)))
