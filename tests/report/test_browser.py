@@ -17,9 +17,16 @@ def _viewport(driver, width, height):
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_report_renders_in_chromium(browser, real_report, width, tmp_path):
+    from selenium.webdriver.support.wait import WebDriverWait
+
     _, path = real_report
     _viewport(browser, width, 900)
     browser.get(path.resolve().as_uri())
+    # get() can return while a large page is still parsing: wait (up to 60 s) until the
+    # document and every image have loaded
+    WebDriverWait(browser, 60, poll_frequency=0.1).until(lambda d: d.execute_script(
+        "return document.readyState === 'complete' && "
+        "Array.from(document.images).every(i => i.complete);"))
     state = browser.execute_script("""
         const imgs = Array.from(document.images);
         return {ready: document.readyState,
