@@ -97,11 +97,7 @@ def activity(seconds):
     n = int(round(seconds * sfreq))
     act = qs.activity.evoked(src, [100, 900], n_trials=int(0.9 * seconds) - 1, sfreq=sfreq,
                              soa=1.0, jitter=0.2, seed=0)
-    assert act.stc.data.shape[1] <= n
-    data = np.zeros((2, n))
-    data[:, :act.stc.data.shape[1]] = act.stc.data
-    stc = type(act.stc)(data, act.stc.vertices, 0.0, 1 / sfreq, subject=act.stc.subject)
-    return act._replace(stc=stc)
+    return qs.activity.padded(act, n)
 
 tmp = tempfile.mkdtemp(dir=sys.argv[3])
 try:

@@ -29,7 +29,7 @@ import numpy as np
 from ._checks import check_int, check_number, validate_type
 from .sources import SourceSpace
 
-__all__ = ["Activity", "n100m", "evoked", "alpha", "spikes"]
+__all__ = ["Activity", "n100m", "evoked", "alpha", "spikes", "padded"]
 
 
 class Activity(NamedTuple):
@@ -338,3 +338,17 @@ def spikes(sources, indices, *, duration=10.0, sfreq=1000.0, rate=0.5, min_inter
     stc = _estimate(sources, idx, amp[:, None] * shape[None], sfreq, orientations)
     code = next(iter(event_id.values()))
     return _activity(stc, peaks, [code] * len(peaks), event_id, sfreq)
+
+
+def padded(activity: Activity, n_times: int) -> Activity:
+    """``activity`` with its estimate followed by silence up to ``n_times`` samples (a
+    recording longer than its last response); events and annotations unchanged."""
+    stc = activity.stc
+    have = stc.data.shape[-1]
+    if n_times < have:
+        raise ValueError(f"n_times={n_times} is shorter than the activity's {have} samples")
+    pad = np.zeros(stc.data.shape[:-1] + (n_times - have,))
+    longer = type(stc)(np.concatenate([stc.data, pad], axis=-1), stc.vertices,
+                       tmin=stc.tmin, tstep=stc.tstep, subject=stc.subject)
+    return activity._replace(stc=longer)
+

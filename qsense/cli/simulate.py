@@ -191,17 +191,6 @@ def auditory_sources(sources, head):
     return idx, ori / np.linalg.norm(ori, axis=1, keepdims=True)
 
 
-def _padded(act, n_times: int):
-    """``act`` with its estimate followed by silence up to ``n_times`` samples."""
-    from ..activity import Activity
-
-    stc = act.stc
-    pad = np.zeros(stc.data.shape[:-1] + (n_times - stc.data.shape[-1],))
-    longer = type(stc)(np.concatenate([stc.data, pad], axis=-1), stc.vertices,
-                       tmin=stc.tmin, tstep=stc.tstep, subject=stc.subject)
-    return Activity(longer, act.events, act.event_id, act.annotations)
-
-
 def _evoked(cfg, sources, idx, ori, kw):
     from ..activity import evoked
 
@@ -233,7 +222,9 @@ def _evoked(cfg, sources, idx, ori, kw):
         _fail(cfg, "duration", f"duration={duration:g} s is shorter than the {n} evoked "
                                f"trials ({have / sfreq:g} s); lengthen --duration or lower "
                                "--n-trials")
-    return _padded(act, n_times) if have < n_times else act
+    from ..activity import padded
+
+    return padded(act, n_times) if have < n_times else act
 
 
 def make_activity(cfg, sources, head):

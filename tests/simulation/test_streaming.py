@@ -26,11 +26,7 @@ def _activity(src, seconds):
     n = int(round(seconds * SFREQ))
     act = qs.activity.evoked(src, [0, 1], n_trials=int(0.9 * seconds) - 1, sfreq=SFREQ,
                              soa=1.0, jitter=0.2, seed=4)
-    assert act.stc.data.shape[1] <= n
-    data = np.zeros((2, n))
-    data[:, :act.stc.data.shape[1]] = act.stc.data
-    stc = type(act.stc)(data, act.stc.vertices, 0.0, 1 / SFREQ, subject=act.stc.subject)
-    return act._replace(stc=stc)
+    return qs.activity.padded(act, n)
 
 
 def _streamed_peak(array, head, src, act, fname, split_size):
