@@ -61,15 +61,19 @@ import numpy as np
 import xarray as xr
 
 import qsense as qs
-from qsense._checks import check_int, check_number
+from qsense._checks import check_int, check_number, validate_type
 
 from ._progress import Stages
-from .cramer_rao import rms_bounds
+from .cramer_rao import dipole_localisation_bound
 from .information import information_bits
 from .localisation import METHODS, peak_localisation_error
+from .recordings import SOLVERS, _check_int_list, _check_solvers, localise_on_recordings
+from .rejection import TYPICAL_ROOM, interference_rejection
 
-__all__ = ["compare", "plan", "select_source", "Stages", "ARRAY_NAMES", "SPACINGS",
-           "BEM_ICOS", "N_OPM_RANGE", "BANDWIDTH_RANGE", "MOMENT_RANGE", "LAMBDA2_RANGE"]
+__all__ = ["compare", "plan", "select_source", "probe_sources", "Stages", "ARRAY_NAMES",
+           "SPACINGS", "BEM_ICOS", "N_OPM_RANGE", "BANDWIDTH_RANGE", "MOMENT_RANGE",
+           "LAMBDA2_RANGE", "SOLVERS", "ROOM_CHOICES", "N_PROBES_RANGE", "N_TRIALS_RANGE",
+           "N_REALISATIONS_RANGE"]
 
 ARRAY_NAMES = ("opm", "nv", "neuromag306", "ctf275")
 SPACINGS = ("ico2", "ico3", "ico4")
@@ -78,6 +82,10 @@ N_OPM_RANGE = (8, 512)  # sensors in the OPM and NV arrays
 BANDWIDTH_RANGE = (1e-6, 1e5)  # noise bandwidth of one sample, Hz
 MOMENT_RANGE = (1e-12, 1e-5)  # dipole moment, A m
 LAMBDA2_RANGE = (1e-6, 1e6)  # regularisation of the minimum-norm estimates
+N_PROBES_RANGE = (1, 64)  # probe sources of the noisy localisation
+N_TRIALS_RANGE = (1, 10_000)  # trials averaged
+N_REALISATIONS_RANGE = (1, 1000)  # noise realisations per array and probe
+ROOM_CHOICES = ("typical", "none")  # or a room name: every array in that room
 _LABELS = {"opm": "on-scalp OPMs", "nv": "NV magnetometers", "neuromag306": "Neuromag 306",
            "ctf275": "CTF 275"}
 _N_SOURCES = {"ico2": 324, "ico3": 1284, "ico4": 5124}
@@ -122,14 +130,21 @@ _HELMET_SEAT = 4.5  # per helmet, in the background thread (slowed by the main o
 _COMPILE = {"lead field": 1.0, "bounds": 1.5}  # cold JAX cache: per array, once
 _POINTS = {"opm": 24, "nv": 1, "neuromag306": 4896 / 306, "ctf275": 3836 / 274}
 # integration points per channel ("accurate"; the OPM and NV presets' values)
+_BOUND_PER_POINT_SOURCE = 1e-6  # s, BEM bound with its nonlinearity check (2 cores)
+_REC_SECONDS = {"opm": 1.5, "nv": 1.5, "neuromag306": 4.0, "ctf275": 4.0}
+# per recording of a probe, all solvers, at two trial counts
+_REJECTION_COST = {"opm": 1.0, "nv": 1.0, "neuromag306": 4.0, "ctf275": 4.0}
 
 
-def plan(*, spacing="ico4", arrays=ARRAY_NAMES, n_opm=64, bem_ico=None, head=None):
+def plan(*, spacing="ico3", arrays=ARRAY_NAMES, n_opm=64, bem_ico=None, head=None,
+         recordings=True, n_probes=4, n_trials=(16, 64), n_realisations=2, solvers=SOLVERS,
+         rejection=True):
     """The stages of :func:`compare` and their estimated durations.
 
     Parameters
     ----------
-    spacing, arrays, n_opm, bem_ico, head
+    spacing, arrays, n_opm, bem_ico, head, recordings, n_probes, n_trials, n_realisations, \
+solvers, rejection
         As for :func:`compare` (not checked here).
 
     Returns
@@ -137,7 +152,8 @@ def plan(*, spacing="ico4", arrays=ARRAY_NAMES, n_opm=64, bem_ico=None, head=Non
     list of (key, label, seconds)
         For :class:`Stages`: ``bem`` (without ``head``), ``sources``, per array
         ``lead field NAME``, ``solvers NAME``, ``snr NAME`` (and ``helmets`` before the
-        first helmet's), then ``bounds``. The estimates assume 2 cores and look at the
+        first helmet's), ``bounds NAME``, then ``recordings`` and ``rejection`` where
+        asked for. The estimates assume 2 cores and look at the
         caches (a BEM built on a first run, JAX kernels compiled on a first run).
     """
     n_src = _N_SOURCES.get(spacing, 5124)
@@ -168,13 +184,97 @@ def plan(*, spacing="ico4", arrays=ARRAY_NAMES, n_opm=64, bem_ico=None, head=Non
         out.append((f"solvers {a}", f"solvers: {label} ({', '.join(METHODS)})",
                     0.1 + 0.3 * (n_ch / 306) ** 2 + 7e-8 * n_src**2 * (1.5 + n_ch / 64)))
         out.append((f"snr {a}", f"SNR and information: {label}", 0.05 + 1e-8 * n_ch * n_src))
-    points = sum(_POINTS.get(a, 1) * _N_CHANNELS.get(a, n_opm) for a in arrays)
-    out.append(("bounds", "Cramer-Rao bounds" + compiling,
-                2.5e-7 * points * n_src + (_COMPILE["bounds"] if cold else 0.0)))
+    for k, a in enumerate(arrays):
+        points = _POINTS.get(a, 1) * _N_CHANNELS.get(a, n_opm)
+        out.append((f"bounds {a}", f"Cramer-Rao bound: {_LABELS.get(a, a)}"
+                    + (compiling if k == 0 else ""),
+                    0.2 + _BOUND_PER_POINT_SOURCE * points * n_src
+                    + (_COMPILE["bounds"] if cold and k == 0 else 0.0)))
+    if recordings:
+        n_solve = len(arrays) * n_probes * n_realisations
+        per = sum(_REC_SECONDS.get(a, 1.0) for a in arrays) / max(len(arrays), 1)
+        out.append(("recordings", f"localisation on {n_solve} simulated recordings "
+                    f"({len(tuple(solvers))} solvers, {len(tuple(n_trials))} trial counts)",
+                    n_solve * per * (0.4 + 0.3 * len(tuple(n_trials)))))
+    if rejection:
+        out.append(("rejection", "interference suppression (HFC, SSS)",
+                    sum(_REJECTION_COST.get(a, 1.0) for a in arrays)))
     return out
 
 
 # --- the study -------------------------------------------------------------------------------
+
+def probe_sources(src, head, n_probes: int) -> np.ndarray:
+    """Probe sources of the noisy localisation, spread over depth and both hemispheres.
+
+    Half of the probes (the extra one in the left hemisphere) per hemisphere; in each,
+    the sources MEG can see (normal more than 3 degrees from radial in the conductor
+    sphere) are ranked by depth below the inner skull and the probe ``k`` of ``m`` is the
+    source nearest to the depth quantile ``(k + 1/2) / m``, the shallowest one taken from
+    the superficial tangential sources (:func:`qsense.sources.superficial_tangential`)
+    where there are any. Deterministic: the same sources for the same cortex.
+
+    Parameters
+    ----------
+    src : qsense SourceSpace
+        A cortex (with normals) on ``head``.
+    head : qsense.Head
+    n_probes : int
+        1 to 64.
+
+    Returns
+    -------
+    ndarray of int, shape (n_probes,)
+        Indices into ``src``, left hemisphere first, shallow to deep within each.
+    """
+    n_probes = check_int("n_probes", n_probes, low=N_PROBES_RANGE[0], high=N_PROBES_RANGE[1])
+    hemisphere, _ = _hemispheres_and_vertices(src)
+    out = src.positions - head.sphere_origin
+    radial_cos = np.abs(np.sum(out * src.normals, 1)) / np.linalg.norm(out, axis=1)
+    seen = radial_cos < np.cos(np.deg2rad(3.0))
+    depth = -head.brain_distance(src.positions)
+    superficial = np.zeros(len(src), bool)
+    superficial[qs.sources.superficial_tangential(src, head)] = True
+    picked = []
+    for h, m in (("lh", (n_probes + 1) // 2), ("rh", n_probes // 2)):
+        cand = np.flatnonzero(seen & (hemisphere == h))
+        if m == 0:
+            continue
+        if cand.size < m:
+            raise ValueError(f"n_probes={n_probes}: the {h} hemisphere has only "
+                             f"{cand.size} visible sources")
+        order = cand[np.argsort(depth[cand], kind="stable")]
+        chosen = []
+        for k in range(m):
+            target = np.quantile(depth[order], (k + 0.5) / m)
+            pool = order[~np.isin(order, chosen)]
+            if k == 0 and np.any(superficial[pool]):
+                pool = pool[superficial[pool]]
+            chosen.append(int(pool[np.argmin(np.abs(depth[pool] - target))]))
+        picked += chosen
+    return np.asarray(picked, dtype=np.int64)
+
+
+def _check_rooms(rooms):
+    from qsense.environment import room_names
+
+    allowed = (*ROOM_CHOICES, *room_names())
+    if not isinstance(rooms, str) or rooms not in allowed:
+        raise ValueError(f"rooms must be one of {allowed} ('typical': each array in its "
+                         f"typical room, {TYPICAL_ROOM}; a room name: every array in that "
+                         f"room), got {rooms!r}")
+    return rooms
+
+
+def _environments(rooms, built, names):
+    """The room of each array, as a preset name (``qsense.Environment.preset``: its
+    interferers, power line, shield noise, remnant field and head movement), or None (a
+    perfect room: sensor noise only)."""
+    if rooms == "none":
+        return {n: None for n in names}
+    return {n: TYPICAL_ROOM[built[n].head_mounted] if rooms == "typical" else rooms
+            for n in names}
+
 
 def _check_presets(arrays, opm_sensor, nv_sensor):
     from qsense.nv import NV_PRESETS
@@ -276,11 +376,13 @@ def _check_progress(progress):
                     f"{progress!r}")
 
 
-def compare(*, spacing: str = "ico4", arrays=ARRAY_NAMES, n_opm: int = 64,
+def compare(*, spacing: str = "ico3", arrays=ARRAY_NAMES, n_opm: int = 64,
             opm_sensor: str = "quspin_gen2", nv_sensor: str = "nv_flux_concentrator",
             bandwidth: float = 1.0, moment: float = 20e-9, lambda2: float = 1 / 9,
             bem_ico: int | None = None, head: qs.Head | None = None,
-            progress=False) -> xr.Dataset:
+            progress=False, recordings: bool = True, n_probes: int = 4,
+            n_trials=(16, 64), n_realisations: int = 2, solvers=SOLVERS,
+            rooms: str = "typical", rejection: bool = True, seed: int = 0) -> xr.Dataset:
     """Run the comparison study.
 
     Parameters
@@ -314,6 +416,33 @@ def compare(*, spacing: str = "ico4", arrays=ARRAY_NAMES, n_opm: int = 64,
         True: a progress bar on standard error (stages from :func:`plan`); a
         :class:`Stages` made from :func:`plan` (plus stages of the caller's own) to
         carry on after the study.
+    recordings : bool
+        Also localise probe sources on simulated noisy recordings
+        (:func:`inverse.recordings.localise_on_recordings`, paired across arrays): the
+        ``rec_*`` variables.
+    n_probes : int
+        Probe sources (1 to 64; :func:`probe_sources`: spread over depth, both
+        hemispheres, the shallowest of each a superficial tangential one).
+    n_trials : int or sequence of int
+        Trials averaged (each >= 1); nested: the first n epochs of one recording.
+    n_realisations : int
+        Noise realisations per array and probe (>= 1).
+    solvers : sequence of str
+        Solvers run on the recordings, from :data:`SOLVERS` ("MNE", "dSPM", "sLORETA",
+        "eLORETA", "LCMV", "dipole").
+    rooms : str
+        "typical" (default): each array in its typical room
+        (:data:`inverse.rejection.TYPICAL_ROOM`: head-mounted arrays in a two-layer OPM
+        room, SQUID helmets in a conventional shielded room); a room name
+        (:func:`qsense.environment.room_names`): every array in that room; "none": a
+        perfect room (sensor noise only). The room's preset environment includes its
+        interferers, power line, shield noise, remnant field and head movement.
+    rejection : bool
+        Also measure MNE's interference suppression on each array's room (HFC on
+        head-mounted arrays, SSS on helmets; :func:`inverse.interference_rejection`):
+        ``rejection_*`` variables. Needs a room (not with ``rooms="none"``).
+    seed : int
+        Seeds every recording (>= 0); the same seed gives the same numbers.
 
     Returns
     -------
@@ -345,13 +474,32 @@ def compare(*, spacing: str = "ico4", arrays=ARRAY_NAMES, n_opm: int = 64,
     if head is not None and (not isinstance(head, qs.Head) or head.subject != "fsaverage"):
         raise ValueError("head must be a fsaverage Head (the study's cortex lives on it)")
     _check_presets(arrays, opm_sensor, nv_sensor)
+    validate_type(recordings, bool, "recordings")
+    validate_type(rejection, bool, "rejection")
+    n_probes = check_int("n_probes", n_probes, low=N_PROBES_RANGE[0], high=N_PROBES_RANGE[1])
+    n_trials = sorted(_check_int_list("n_trials", n_trials, low=N_TRIALS_RANGE[0],
+                                      high=N_TRIALS_RANGE[1]))
+    n_realisations = check_int("n_realisations", n_realisations, low=N_REALISATIONS_RANGE[0],
+                               high=N_REALISATIONS_RANGE[1])
+    solvers = _check_solvers(solvers)
+    rooms = _check_rooms(rooms)
+    if rejection and rooms == "none":
+        raise ValueError("rejection=True needs a room (rooms='none' has no interference "
+                         "to suppress): pass rejection=False or a room")
+    seed = check_int("seed", seed, low=0)
     progress = _check_progress(progress)
     stages = progress if isinstance(progress, Stages) else Stages(
-        plan(spacing=spacing, arrays=arrays, n_opm=n_opm, bem_ico=bem_ico, head=head),
+        plan(spacing=spacing, arrays=arrays, n_opm=n_opm, bem_ico=bem_ico, head=head,
+             recordings=recordings, n_probes=n_probes, n_trials=n_trials,
+             n_realisations=n_realisations, solvers=solvers, rejection=rejection),
         enabled=progress, desc="inverse.study.compare")
     try:
         ds = _run(stages, spacing, arrays, n_opm, opm_sensor, nv_sensor, bandwidth, moment,
-                  lambda2, bem_ico, head)
+                  lambda2, bem_ico, head, dict(recordings=recordings, n_probes=n_probes,
+                                               n_trials=n_trials,
+                                               n_realisations=n_realisations,
+                                               solvers=solvers, rooms=rooms,
+                                               rejection=rejection, seed=seed))
     except BaseException:
         if stages is not progress:
             stages.close(complete=False)
@@ -362,9 +510,8 @@ def compare(*, spacing: str = "ico4", arrays=ARRAY_NAMES, n_opm: int = 64,
 
 
 def _run(stages, spacing, arrays, n_opm, opm_sensor, nv_sensor, bandwidth, moment, lambda2,
-         bem_ico, head):
-    # the study's bound (rms_bounds) is the sphere's: the head's own where it is one,
-    # else the sphere fitted to the same inner skull (the same scalp: it seats the helmets)
+         bem_ico, head, noisy):
+    # the helmets are seated on the scalp (the sphere head: the same scalp, no BEM needed)
     sphere = (head if head is not None and head.conductor.name == "sphere"
               else qs.Head.fsaverage(conductor="sphere"))
     helmets = _Helmets(sphere, arrays)
@@ -387,6 +534,8 @@ def _run(stages, spacing, arrays, n_opm, opm_sensor, nv_sensor, bandwidth, momen
     info_bits = np.empty(n_arr)
     ple = np.empty((n_arr, len(METHODS), n_src))
     crb = np.full((n_arr, n_src), np.nan)
+    localisable = np.zeros((n_arr, n_src), bool)
+    fwds = {}
     n_channels = np.empty(n_arr, dtype=np.int64)
     floors = np.empty((n_arr, 2))
     for a, name in enumerate(arrays):
@@ -400,6 +549,7 @@ def _run(stages, spacing, arrays, n_opm, opm_sensor, nv_sensor, bandwidth, momen
         floors[a] = _floors(info, arr.noise)
         with stages.stage(f"lead field {name}"):
             fwd = qs.make_forward(arr, head, src)  # the lead field, computed once per array
+            fwds[name] = fwd
         with stages.stage(f"solvers {name}"):
             with _blas_threads(1):
                 inv = mne.minimum_norm.make_inverse_operator(
@@ -413,12 +563,55 @@ def _run(stages, spacing, arrays, n_opm, opm_sensor, nv_sensor, bandwidth, momen
             gain = np.einsum("csk,sk->cs", lf, src.normals)
             snr[a] = moment * np.linalg.norm(gain / std[:, None], axis=0)
             info_bits[a] = information_bits(gain, std**2, (1e-9) ** 2)[0]
-    with stages.stage("bounds"):  # all arrays in one call: the kernel compiles once
-        crb[:, seen] = rms_bounds([built[a] for a in arrays], sphere, src.positions[seen],
-                                  moment * src.normals[seen],
-                                  [np.asarray(built[a].noise) * np.sqrt(bandwidth)
-                                   for a in arrays])
+    for a, name in enumerate(arrays):  # on the study's own conductor (BEM or sphere)
+        with stages.stage(f"bounds {name}"):
+            bound = dipole_localisation_bound(
+                built[name], head, src.positions[seen], moment * src.normals[seen],
+                bandwidth=bandwidth)
+            localisable[a, seen] = bound["localisable"].values
+            crb[a, seen] = bound["rms_localisable"].values
+    rec = rej = None
+    if noisy["recordings"]:
+        with stages.stage("recordings"):
+            rec = _recordings(head, src, built, fwds, arrays, moment, noisy)
+    if noisy["rejection"]:
+        with stages.stage("rejection"):
+            envs = _environments(noisy["rooms"], built, arrays)
+            probe = (int(rec["probe"].values[0]) if rec is not None
+                     else int(probe_sources(src, head, 1)[0]))
+            rej = interference_rejection({a: built[a] for a in arrays}, head, src, probe,
+                                         environments=envs, duration=_REJECTION_SECONDS,
+                                         amplitude=moment, seed=noisy["seed"])
     return _dataset(locals())
+
+
+_REJECTION_SECONDS = 5.0  # of simulated empty room per array
+_REC_H_FREQ = 40.0  # low-pass of the recordings before epoching, Hz (localise_on_recordings)
+_REC_ENBW = _REC_H_FREQ + max(0.25 * _REC_H_FREQ, 2.0) / 2
+# noise-equivalent bandwidth of MNE's default FIR low-pass (pass band to h_freq, transition
+# min(max(h_freq / 4, 2 Hz), ...) wide, -6 dB at its middle), Hz
+
+
+def _recordings(head, src, built, fwds, arrays, moment, noisy):
+    """The noisy-localisation part: ``localise_on_recordings`` on the probes, each array in
+    its room, with the BEM bound at the probes for each trial count."""
+    probes = probe_sources(src, head, noisy["n_probes"])
+    envs = _environments(noisy["rooms"], built, arrays)
+    rec = localise_on_recordings(
+        {a: built[a] for a in arrays}, head, src, probes, n_trials=noisy["n_trials"],
+        n_realisations=noisy["n_realisations"], solvers=noisy["solvers"], amplitude=moment,
+        environments=envs, seed=noisy["seed"], h_freq=_REC_H_FREQ)
+    ori = rec["probe_orientation"].values
+    bound = np.full((len(arrays), len(probes), len(noisy["n_trials"])), np.nan)
+    ok = np.zeros(bound.shape, bool)
+    for a, name in enumerate(arrays):
+        for t, n in enumerate(noisy["n_trials"]):
+            b = dipole_localisation_bound(built[name], head, src.positions[probes],
+                                          moment * ori, bandwidth=_REC_ENBW / n)
+            bound[a, :, t] = b["rms"].values
+            ok[a, :, t] = b["localisable"].values
+    return rec.assign(crb=(("array", "probe", "n_trials"), bound), localisable=(
+        ("array", "probe", "n_trials"), ok))
 
 
 def _dataset(v) -> xr.Dataset:
@@ -474,10 +667,53 @@ def _dataset(v) -> xr.Dataset:
                 {"units": "m", "long_name": "peak localisation error of the noiseless "
                  "point-spread function"}),
         "crb": (("array", "source"), v["crb"],
-                {"units": "m", "long_name": "Cramer-Rao bound on the rms position error "
-                 "(fitted sphere; NaN where silent)"}),
+                {"units": "m", "long_name": "Cramer-Rao bound on the rms position error of "
+                 "a dipole fit, on the study's conductor; NaN where not localisable (the "
+                 "small-error regime fails) or silent"}),
+        "localisable": (("array", "source"), v["localisable"],
+                        {"units": "1", "long_name": "the Cramer-Rao bound holds: finite, "
+                         "field nonlinear by at most MAX_NONLINEARITY over it "
+                         "(inverse.cramer_rao.dipole_localisation_bound)"}),
     }
     conductor = head.conductor
+    noisy = v["noisy"]
+    extra_attrs = {"recordings": int(noisy["recordings"]), "seed": noisy["seed"],
+                   "rooms": noisy["rooms"]}
+    if v["rec"] is not None:
+        rec = _rec_variables(v["rec"], v["src"], v["hemisphere"], v["vertex"],
+                             v["superficial"])
+        solvers = [s for s in SOLVERS if s in METHODS or s in rec["solver"].values]
+        rec = rec.reindex(solver=solvers)  # NaN for the noiseless-only solvers
+        data.update({k: (da.dims, da.values, da.attrs) for k, da in rec.data_vars.items()})
+        coords.update({k: (c.dims, c.values, c.attrs) for k, c in rec.coords.items()
+                       if k not in ("array", "solver")})
+        extra_attrs.update(n_probes=noisy["n_probes"], n_trials=list(noisy["n_trials"]),
+                           n_realisations=noisy["n_realisations"],
+                           rec_settings=rec.attrs["settings"],
+                           rec_crb="Cramer-Rao bound at the probe from the white floors "
+                           f"alone over the low-pass's noise-equivalent bandwidth "
+                           f"({_REC_ENBW:g} Hz) / n_trials: a lower bound (the room and "
+                           "1/f noise only raise the achievable error)")
+    else:
+        solvers = list(METHODS)
+    if v["rej"] is not None:
+        rej = v["rej"]
+        for name in ("shielding_factor", "predicted_shielding_factor", "signal_loss"):
+            data[f"rejection_{name}"] = (("array",), rej[name].values, rej[name].attrs)
+        coords["rejection_method"] = ("array", [str(m) for m in rej["method"].values],
+                                      {"units": "", "long_name": "interference suppression "
+                                       "(MNE's compute_proj_hfc on head-mounted arrays, "
+                                       "maxwell_filter on helmets)"})
+        extra_attrs.update(rejection_probe=int(rej.attrs["probe"]),
+                           rejection_seconds=float(rej.attrs["duration_s"]),
+                           rejection_rooms=str(rej.attrs["rooms"]))
+    coords["solver"] = ("solver", solvers, coords["solver"][2])
+    ple = np.full((len(arrays), len(solvers), n_src), np.nan)
+    for k, s in enumerate(METHODS):
+        ple[:, solvers.index(s)] = v["ple"][:, k]
+    data["ple"] = (data["ple"][0], ple, dict(data["ple"][2], long_name=(
+        "peak localisation error of the noiseless point-spread function (MNE, dSPM, "
+        "sLORETA; NaN for the other solvers)")))
     return xr.Dataset(
         data, coords=coords,
         attrs={"title": "qsense comparison study", "head": head.name,
@@ -490,7 +726,37 @@ def _dataset(v) -> xr.Dataset:
                "covariance", "frame": frame,
                "sources": "fsaverage5 white-surface vertices (nilearn), along their normals",
                "opm_sensor": v["opm_sensor"], "nv_sensor": v["nv_sensor"],
+               **extra_attrs,
                "qsense_version": qs.__version__, "mne_version": mne.__version__})
+
+
+_REC_RENAME = {"error": "rec_error", "dispersion": "rec_dispersion",
+               "correlation": "rec_correlation", "position": "rec_position", "snr": "rec_snr",
+               "lambda2": "rec_lambda2", "seed": "rec_seed", "crb": "rec_crb",
+               "localisable": "rec_localisable"}
+
+
+def _rec_variables(rec, src, hemisphere, vertex, superficial):
+    """The recordings' dataset with the study's names: ``rec_*`` variables; probes
+    described by ``probe_*`` coordinates (``probe`` holds the study's source index)."""
+    rec = rec.drop_vars([c for c in ("noise_floor", "n_channels") if c in rec.coords])
+    rec = rec.rename({k: n for k, n in _REC_RENAME.items() if k in rec})
+    p = rec["probe"].values
+    rec = rec.assign_coords(
+        probe=("probe", p, {"units": "1", "long_name": "probe: index of its source along "
+                            "'source'"}),
+        probe_hemisphere=("probe", hemisphere[p].astype(str),
+                          {"units": "", "long_name": "probe's hemisphere"}),
+        probe_vertex=("probe", vertex[p], {"units": "1",
+                                           "long_name": "probe's fsaverage vertex number"}),
+        probe_superficial=("probe", np.isin(p, superficial),
+                           {"units": "1", "long_name": "probe is superficial and "
+                            "tangential"}))
+    rec["rec_crb"].attrs.update(units="m", long_name="Cramer-Rao bound on the rms error of "
+                                "the dipole fit at the probe (white floors, the averaged "
+                                "evoked's bandwidth; see attrs rec_crb)")
+    rec["rec_localisable"].attrs.update(units="1", long_name="the bound rec_crb holds")
+    return rec
 
 
 def select_source(ds: xr.Dataset, hemisphere: str, vertex) -> xr.Dataset:

@@ -88,7 +88,10 @@ def run_compare(args) -> int:
 
     mne.set_log_level("ERROR")
     settings = dict(spacing=cfg["spacing"], arrays=tuple(cfg["arrays"]), n_opm=cfg["n_opm"],
-                    bem_ico=cfg["bem_ico"])
+                    bem_ico=cfg["bem_ico"], recordings=cfg["recordings"],
+                    n_probes=cfg["n_probes"], n_trials=tuple(cfg["n_trials"]),
+                    n_realisations=cfg["n_realisations"], solvers=tuple(cfg["solvers"]),
+                    rejection=cfg["rejection"])
     shown = cfg["progress"] if cfg["progress"] is not None else sys.stderr.isatty()
     steps = [*plan(**settings), ("report", "report", _REPORT_SECONDS),
              ("write", "writing " + ", ".join(COMPARE_OUTPUTS), _WRITE_SECONDS)]
@@ -96,7 +99,8 @@ def run_compare(args) -> int:
     with Stages(steps, enabled=shown, desc="qsense compare") as stages:
         ds = compare(**settings, opm_sensor=cfg["opm_sensor"], nv_sensor=cfg["nv_sensor"],
                      bandwidth=cfg["bandwidth"], moment=cfg["moment"],
-                     lambda2=cfg["lambda2"], progress=stages)
+                     lambda2=cfg["lambda2"], rooms=cfg["rooms"], seed=cfg["seed"],
+                     progress=stages)
         run_id = write_outputs(ds, out, command=getattr(args, "command_line", None),
                                stages=stages)
     s = summary(ds)
@@ -110,9 +114,46 @@ def run_compare(args) -> int:
         sl = float(pick(s["ple"], a, "sLORETA")) * 1e3
         sl_ = float(pick(s["ple_superficial"], a, "sLORETA")) * 1e3
         c, c_ = float(s["crb"][i]) * 1e3, float(s["crb_superficial"][i]) * 1e3
+        # (the bound's medians are over the sources where it holds: see "localisable")
         print(f"{str(ds['array_label'].values[i]):18s} {int(ds['n_channels'][i]):5d} "
               f"{float(s['information'][i]):9.0f} {float(s['snr'][i]):9.3g} "
               f"{d:6.1f} ({ds_:5.1f}) {sl:6.1f} ({sl_:5.1f}) {c:7.3g} ({c_:6.3g})")
+    _print_noisy(ds)
     print(f"wrote {out / 'compare.nc'} and {out / 'report.html'} (run {run_id}, "
           f"{out / 'manifest.json'})")
     return 0
+
+
+def _print_noisy(ds) -> None:
+    """The noisy localisation (median and 90th percentile of the error over probes and
+    realisations at the largest trial count) and the interference suppression."""
+    import numpy as np
+
+    names = [str(v) for v in ds["array_label"].values]
+    if "localisable" in ds:
+        frac = ds["localisable"].mean("source").values
+        print("Cramer-Rao bound holds (localisable) for: " + ", ".join(
+            f"{n} {100 * f:.0f} %" for n, f in zip(names, frac, strict=True)) + " of sources")
+    if "rec_error" in ds:
+        n = int(ds["n_trials"].values[-1])
+        err = ds["rec_error"].sel(n_trials=n)
+        solvers = [str(v) for v in err["solver"].values
+                   if np.isfinite(err.sel(solver=v)).any()]
+        print(f"noisy recordings ({ds.sizes['probe']} probes x {ds.sizes['realisation']} "
+              f"realisations, {n} trials, rooms {ds.attrs.get('rooms')}): localisation "
+              "error, median (90th percentile), mm")
+        print(f"{'array':18s} " + " ".join(f"{v:>14s}" for v in solvers))
+        for i, label in enumerate(names):
+            cells = []
+            for v in solvers:
+                x = err.sel(solver=v).isel(array=i).values.ravel() * 1e3
+                cells.append(f"{np.median(x):6.1f} ({np.percentile(x, 90):5.1f})")
+            print(f"{label:18s} " + " ".join(f"{c:>14s}" for c in cells))
+    if "rejection_shielding_factor" in ds:
+        print("interference suppression in each array's room: " + "; ".join(
+            f"{n} {'HFC' if 'hfc' in str(m) else 'SSS'} x{float(f):.3g} (predicted "
+            f"x{float(p):.3g}), signal loss {100 * float(lo):.1f} %"
+            for n, m, f, p, lo in zip(names, ds["rejection_method"].values,
+                                      ds["rejection_shielding_factor"].values,
+                                      ds["rejection_predicted_shielding_factor"].values,
+                                      ds["rejection_signal_loss"].values, strict=True)))

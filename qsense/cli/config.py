@@ -31,6 +31,11 @@ from inverse.study import (
     LAMBDA2_RANGE,
     MOMENT_RANGE,
     N_OPM_RANGE,
+    N_PROBES_RANGE,
+    N_REALISATIONS_RANGE,
+    N_TRIALS_RANGE,
+    ROOM_CHOICES,
+    SOLVERS,
     SPACINGS,
 )
 
@@ -40,8 +45,8 @@ __all__ = ["Option", "SCHEMAS", "Settings", "add_options", "add_debug_flag", "lo
            "resolve", "COMPARE_OUTPUTS", "QUICK"]
 
 COMPARE_OUTPUTS = ("compare.nc", "report.html")
-QUICK = {"spacing": "ico2", "n_opm": 32, "bem_ico": 3}  # what --quick sets where the user
-# set nothing
+QUICK = {"spacing": "ico2", "n_opm": 32, "bem_ico": 3, "n_probes": 2, "n_trials": (16,),
+         "n_realisations": 1}  # what --quick sets where the user set nothing
 
 # kind: (what a flag value must be, what a TOML value must be)
 _KINDS = {
@@ -51,6 +56,7 @@ _KINDS = {
     "str": ("a name", "a TOML string"),
     "path": ("a path", "a TOML string (a path)"),
     "names": ("comma-separated names", "a TOML array of strings"),
+    "ints": ("comma-separated whole numbers", "a TOML array of integers"),
 }
 _TOML_TYPES = ((bool, "boolean"), (int, "integer"), (float, "float"), (str, "string"),
                (list, "array"), (dict, "table"))
@@ -76,9 +82,10 @@ class Option:
     key : str
         The TOML key and the argparse ``dest``; the flag is ``--`` + key with ``-`` for
         ``_``.
-    kind : {"int", "float", "bool", "str", "path", "names"}
+    kind : {"int", "float", "bool", "str", "path", "names", "ints"}
         ``names`` is a list of distinct names: comma-separated on the command line, an
-        array of strings in TOML.
+        array of strings in TOML; ``ints`` a list of distinct whole numbers (each in
+        ``[low, high]``), likewise.
     default : object
         The value when neither the file nor a flag sets it (None: unset).
     help : str
@@ -116,6 +123,8 @@ class Option:
             return f"one of {names}" if self.kind == "str" else f"distinct names from {names}"
         if self.kind == "int" and self.low is not None and self.high is not None:
             return f"a whole number in {self.low:g}..{self.high:g}"
+        if self.kind == "ints" and self.low is not None and self.high is not None:
+            return f"distinct whole numbers in {self.low:g}..{self.high:g}"
         if self.kind == "float" and self.low is not None and self.high is not None:
             return (f"a finite number in {'(' if self.low_open else '['}{self.low:g}, "
                     f"{self.high:g}]")
@@ -124,8 +133,8 @@ class Option:
     def describe(self) -> str:
         """The ``--help`` text: what it does, what is allowed, the default."""
         default = (self.default_text if self.default_text is not None
-                   else "none" if self.default is None else ",".join(self.default)
-                   if self.kind == "names" else _shown(self.default).strip('"'))
+                   else "none" if self.default is None else ",".join(map(str, self.default))
+                   if self.kind in ("names", "ints") else _shown(self.default).strip('"'))
         allowed = "" if self.kind in ("bool", "path") else f"{self.allowed()}; "
         return f"{self.help} ({allowed}default: {default})".replace("%", "%%")
 
@@ -144,6 +153,11 @@ class Option:
             raise UsageError(f"{where}: must be {self.allowed()}, got {raw}") from None
         if self.kind == "names":
             return tuple(name.strip() for name in raw.split(","))
+        if self.kind == "ints":
+            try:
+                return tuple(int(v) for v in raw.split(","))
+            except ValueError:
+                raise UsageError(f"{where}: must be {self.allowed()}, got {raw}") from None
         return Path(raw).expanduser() if self.kind == "path" else raw
 
     def from_toml(self, value, where: str):
@@ -155,13 +169,15 @@ class Option:
             "str": isinstance(value, str),
             "path": isinstance(value, str),
             "names": isinstance(value, list) and all(isinstance(v, str) for v in value),
+            "ints": isinstance(value, list) and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value),
         }[self.kind]
         if not ok:
             got = next((name for t, name in _TOML_TYPES if isinstance(value, t)),
                        type(value).__name__)
             raise UsageError(f"{where}: must be {_KINDS[self.kind][1]}, got {got} "
                              f"{_shown(value)}")
-        if self.kind == "names":
+        if self.kind in ("names", "ints"):
             return tuple(value)
         return Path(value).expanduser() if self.kind == "path" else value
 
@@ -182,6 +198,10 @@ class Option:
                                                      else v < self.low))
                        or (self.high is not None and v > self.high))
                 value = v
+        elif self.kind == "ints":
+            bad = (not value or len(set(value)) != len(value)
+                   or any((self.low is not None and v < self.low)
+                          or (self.high is not None and v > self.high) for v in value))
         elif self.choices is not None:
             allowed = set(self.choices())
             items = (value,) if self.kind == "str" else value
@@ -332,7 +352,8 @@ SCHEMAS: dict[str, tuple[Option, ...]] = {
                check=_plot_file),
     ),
     "compare": (
-        Option("spacing", "str", "ico4", "cortical source spacing",
+        Option("spacing", "str", "ico3", "cortical source spacing (the maps; the noisy "
+               "localisation runs on its probes)",
                choices=lambda: SPACINGS),
         Option("arrays", "names", ARRAY_NAMES, "arrays to compare",
                choices=lambda: ARRAY_NAMES),
@@ -349,9 +370,28 @@ SCHEMAS: dict[str, tuple[Option, ...]] = {
         Option("bem_ico", "int", 4, "subdivision of the inner skull in the BEM (3: 642 "
                "vertices, 4: 2562, 5: 10242, minutes to build on a first run)",
                low=min(BEM_ICOS), high=max(BEM_ICOS)),
+        Option("recordings", "bool", True, "localise probe sources on simulated noisy "
+               "recordings (paired across arrays) with MNE's solvers"),
+        Option("n_probes", "int", 4, "probe sources of the noisy localisation (spread over "
+               "depth, both hemispheres)", low=N_PROBES_RANGE[0], high=N_PROBES_RANGE[1]),
+        Option("n_trials", "ints", (16, 64), "trial counts averaged (nested: the first n "
+               "epochs of one recording)", low=N_TRIALS_RANGE[0], high=N_TRIALS_RANGE[1]),
+        Option("n_realisations", "int", 2, "noise realisations per array and probe",
+               low=N_REALISATIONS_RANGE[0], high=N_REALISATIONS_RANGE[1]),
+        Option("solvers", "names", SOLVERS, "solvers run on the recordings",
+               choices=lambda: SOLVERS),
+        Option("rooms", "str", "typical", "room of the recordings: typical (each array in "
+               "its own: OPM/NV in a two-layer OPM room, SQUIDs in a conventional shielded "
+               "room), a room name (every array in it), or none (sensor noise only)",
+               choices=lambda: (*ROOM_CHOICES, *_room_names())),
+        Option("rejection", "bool", True, "measure MNE's interference suppression (HFC on "
+               "on-scalp arrays, SSS on helmets) in each array's room"),
+        Option("seed", "int", 0, "seed of every simulated recording", low=0, high=2**32 - 1),
         Option("quick", "bool", False,
-               "a fast check: --spacing " + QUICK["spacing"] + ", --n-opm "
-               + str(QUICK["n_opm"]) + " and --bem-ico " + str(QUICK["bem_ico"])
+               "a fast check: " + ", ".join(
+                   f"--{k.replace('_', '-')} " + (",".join(map(str, v))
+                                                  if isinstance(v, tuple) else str(v))
+                   for k, v in QUICK.items())
                + ", each only where neither a flag nor the config file sets it"),
         Option("output_dir", "path", Path("qsense-compare"),
                "folder for " + " and ".join(COMPARE_OUTPUTS) + " (and manifest.json), "
@@ -492,7 +532,8 @@ def add_options(parser: argparse.ArgumentParser, command: str) -> argparse.Argum
                                 default=None, help=o.describe())
         else:
             parser.add_argument(o.flag, dest=o.key, default=None, help=o.describe(),
-                                metavar=o.key.upper() if o.kind != "names" else "A,B,...")
+                                metavar={"names": "A,B,...", "ints": "N,M,..."}.get(
+                                    o.kind, o.key.upper()))
     add_debug_flag(parser)
     return parser
 
@@ -550,6 +591,9 @@ def resolve(command: str, args) -> Settings:
         _check_budget(s)
     validate(o for o in options if o.check is not None)
     if command == "compare":
+        if s["rejection"] and s["rooms"] == "none":
+            raise UsageError(f"{s.source['rooms']}: rooms=none has no interference for "
+                             "--rejection to suppress; set --no-rejection or a room")
         _check_compare_output(s)
     return s
 

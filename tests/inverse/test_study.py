@@ -21,16 +21,18 @@ from qsense.cli import main
 
 BW = 4.0  # Hz
 ARRAYS = ("opm", "neuromag306")
+NOISY = dict(n_probes=2, n_trials=(4, 16), n_realisations=2, seed=3)  # small: a test size
 
 
 @pytest.fixture(scope="module")
 def study(fsaverage_sphere):
     """The study on the fitted-sphere head, its progress written to a string."""
-    steps = plan(spacing="ico2", arrays=ARRAYS, n_opm=16, head=fsaverage_sphere)
+    noisy = {k: v for k, v in NOISY.items() if k != "seed"}
+    steps = plan(spacing="ico2", arrays=ARRAYS, n_opm=16, head=fsaverage_sphere, **noisy)
     text = io.StringIO()
     with Stages(steps, enabled=True, file=text) as stages:
         ds = compare(spacing="ico2", arrays=ARRAYS, n_opm=16, bandwidth=BW,
-                     head=fsaverage_sphere, progress=stages)
+                     head=fsaverage_sphere, progress=stages, **NOISY)
     return SimpleNamespace(head=fsaverage_sphere, ds=ds, stages=stages,
                            progress=text.getvalue(),
                            src=qs.sources.cortex(fsaverage_sphere, "ico2"))
@@ -60,23 +62,72 @@ def test_metrics_match_direct_computation(study):
         ple = peak_localisation_error(fwd, inv, method=method, lambda2=1 / 9)
         np.testing.assert_allclose(
             ds["ple"].sel(array="neuromag306", solver=method), ple, atol=1e-12)
-    # CRB where defined, NaN where the normal is within 3 degrees of radial
+    # CRB on the head's conductor (here the sphere): NaN where the normal is within 3
+    # degrees of radial (silent) or where the bound does not hold (not localisable)
     out = src.positions - head.sphere_origin
     cosr = np.abs(np.sum(out * src.normals, 1)) / np.linalg.norm(out, axis=1)
     silent = cosr >= np.cos(np.deg2rad(3.0))
     crb = ds["crb"].sel(array="neuromag306").values
-    np.testing.assert_array_equal(np.isnan(crb), silent)
-    k = np.flatnonzero(~silent)[:5]
-    bound = dipole_localisation_bound(squid, head, src.positions[k], 20e-9 * src.normals[k],
-                                      bandwidth=BW)
-    np.testing.assert_allclose(crb[k], bound["rms"], rtol=1e-10)
+    bound = dipole_localisation_bound(squid, head, src.positions[~silent],
+                                      20e-9 * src.normals[~silent], bandwidth=BW)
+    assert not np.any(ds["localisable"].sel(array="neuromag306").values[silent])
+    np.testing.assert_array_equal(ds["localisable"].sel(array="neuromag306").values[~silent],
+                                  bound["localisable"].values)
+    np.testing.assert_array_equal(np.isnan(crb[~silent]), ~bound["localisable"].values)
+    np.testing.assert_allclose(crb[~silent], bound["rms_localisable"], rtol=1e-10)
+    assert np.all(np.isnan(crb[silent])) and bound["localisable"].values.mean() > 0.5
+
+
+def test_noisy_localisation_is_localise_on_recordings_on_the_probes(study):
+    """The study's recordings part is inverse.localise_on_recordings (itself checked
+    against an MNE-only re-run in test_recordings) on the probes, each array in its
+    typical room, and its bound at the probes is the head's Cramer-Rao bound."""
+    from inverse.recordings import localise_on_recordings, percentiles
+    from inverse.rejection import TYPICAL_ROOM, interference_rejection
+    from inverse.study import probe_sources
+
+    head, src, ds = study.head, study.src, study.ds
+    probes = probe_sources(src, head, NOISY["n_probes"])
+    np.testing.assert_array_equal(ds["probe"].values, probes)
+    assert ds["probe_hemisphere"].values.tolist() == ["lh", "rh"]
+    assert ds["probe_superficial"].values.all()  # the shallowest of each hemisphere
+    arrays = {"opm": qs.arrays.opm_on_scalp(head, 16, "radial"),
+              "neuromag306": qs.arrays.neuromag306(head)}
+    envs = {n: TYPICAL_ROOM[a.head_mounted] for n, a in arrays.items()}
+    ref = localise_on_recordings(arrays, head, src, probes, n_trials=NOISY["n_trials"],
+                                 n_realisations=NOISY["n_realisations"], amplitude=20e-9,
+                                 environments=envs, seed=NOISY["seed"], h_freq=40.0)
+    for name in ("error", "dispersion", "correlation", "snr", "lambda2"):
+        np.testing.assert_array_equal(ds[f"rec_{name}"].sel(solver=list(ref["solver"].values))
+                                      .values if "solver" in ref[name].dims
+                                      else ds[f"rec_{name}"].values, ref[name].values)
+    np.testing.assert_array_equal(ds["rec_seed"].values, ref["seed"].values)
+    # the percentiles of the study's errors are those of the direct call
+    pct = percentiles(ds.rename({f"rec_{m}": m for m in ("error", "dispersion",
+                                                         "correlation")}))
+    np.testing.assert_array_equal(pct["error"].values, percentiles(ref)["error"].values)
+    # the bound at the probes: white floors over the averaged evoked's bandwidth
+    n = NOISY["n_trials"][-1]
+    b = dipole_localisation_bound(arrays["neuromag306"], head, src.positions[probes],
+                                  20e-9 * ref["probe_orientation"].values,
+                                  bandwidth=45.0 / n)
+    np.testing.assert_allclose(ds["rec_crb"].sel(array="neuromag306", n_trials=n), b["rms"],
+                               rtol=1e-10)
+    # HFC / SSS on each array's room, at the first probe
+    rej = interference_rejection(arrays, head, src, int(probes[0]), environments=envs,
+                                 duration=5.0, amplitude=20e-9, seed=NOISY["seed"])
+    np.testing.assert_array_equal(ds["rejection_shielding_factor"].values,
+                                  rej["shielding_factor"].values)
+    np.testing.assert_array_equal(ds["rejection_signal_loss"].values,
+                                  rej["signal_loss"].values)
 
 
 def test_dataset_is_self_describing_and_round_trips(study, tmp_path):
     """Every variable and coordinate has units and a long name; NetCDF keeps it all."""
     ds = study.ds
-    assert dict(ds.sizes) == {"array": 2, "solver": 3, "source": len(study.src), "row": 4,
-                              "col": 4}
+    assert dict(ds.sizes) == {"array": 2, "solver": 6, "source": len(study.src), "row": 4,
+                              "col": 4, "probe": 2, "n_trials": 2, "realisation": 2,
+                              "component": 3}
     np.testing.assert_array_equal(ds["dev_head_t"].sel(array="neuromag306"),
                                   qs.arrays.neuromag306(study.head).dev_head_t)
     for name, var in ds.variables.items():
@@ -95,7 +146,8 @@ def test_sel_by_solver_returns_one_solver(study):
     """``solver``, not ``method`` (which ``sel`` takes as its own keyword)."""
     ds = study.ds
     assert "method" not in ds.variables and "method" not in ds.dims
-    assert list(ds["solver"].values) == ["MNE", "dSPM", "sLORETA"]
+    assert list(ds["solver"].values) == ["MNE", "dSPM", "sLORETA", "eLORETA", "LCMV",
+                                         "dipole"]
     one = ds.sel(solver="dSPM")
     assert "solver" not in one["ple"].dims and one["solver"].item() == "dSPM"
     np.testing.assert_array_equal(one["ple"], ds["ple"].values[:, 1])
@@ -200,7 +252,9 @@ def test_plan_counts_the_first_run():
     """A BEM in the cache is loaded, else built; the helmets are one stage."""
     keys = [k for k, _, _ in plan(spacing="ico2", bem_ico=3)]
     assert keys[:3] == ["bem", "sources", "lead field opm"] and "helmets" in keys
-    assert keys[-1] == "bounds"
+    assert keys[-3:] == ["bounds ctf275", "recordings", "rejection"]
+    keys = [k for k, _, _ in plan(arrays=("opm",), recordings=False, rejection=False)]
+    assert keys[-1] == "bounds opm"
     assert [k for k, _, _ in plan(arrays=("opm",), head=object())][0] == "sources"
 
 
@@ -221,6 +275,17 @@ def test_plan_counts_the_first_run():
     (dict(arrays="opm"), "arrays"),
     (dict(bem_ico=2), "bem_ico"),
     (dict(bem_ico=True), "bem_ico"),
+    (dict(n_probes=0), "n_probes"),
+    (dict(n_probes=65), "n_probes"),
+    (dict(n_trials=0), "n_trials"),
+    (dict(n_trials=()), "n_trials"),
+    (dict(n_trials=(4, 4)), "n_trials"),
+    (dict(n_realisations=0), "n_realisations"),
+    (dict(solvers=("dSPM", "beamformer")), "solvers"),
+    (dict(solvers=()), "solvers"),
+    (dict(rooms="cellar"), "rooms"),
+    (dict(rooms="none"), "rejection"),
+    (dict(seed=-1), "seed"),
 ])
 def test_bad_arguments(fsaverage_sphere, kwargs, match):
     args = dict(spacing="ico2", arrays=("nv",), n_opm=8, head=fsaverage_sphere)

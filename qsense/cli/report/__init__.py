@@ -39,6 +39,7 @@ import xarray as xr
 from ..._io import atomic_write
 from . import _figures as figs
 from . import _format as fmt
+from . import _noisy as noisy
 
 __all__ = ["summary", "pick", "render_html", "write_report", "TEMPLATE"]
 
@@ -281,14 +282,20 @@ def _setup(ds: xr.Dataset, arrays: dict, head, room, notes: list[str]) -> dict:
     if "inverse" in ds.attrs:
         items.append(("inverse", str(ds.attrs["inverse"])))
     assumptions = [
-        "Sensor noise is white at each preset's floor over the noise bandwidth; rooms, "
-        "interference and movement enter only the noise spectra, not the metrics.",
+        "Noiseless view (SNR, information, peak localisation error, maps): sensor noise "
+        "is white at each preset's floor over the noise bandwidth; rooms, interference "
+        "and movement do not enter it.",
         "One dipole along the cortical normal at a time; the peak localisation error is "
         "that of a noiseless dipole (it depends on the geometry and the channels' relative "
-        "noise only).",
-        "The Cramér-Rao bound is computed in the sphere fitted to the inner skull (the "
-        "bound needs the conductor's derivatives); sources within 3° of radial are silent "
-        "there and have no bound.",
+        "noise only) at a fixed lambda2: a resolution measure, not what noisy data give.",
+        "The Cramér-Rao bound is computed on the study's own conductor (the BEM for "
+        "Head.fsaverage) from exact derivatives of its field; where the field is too "
+        "nonlinear over the bound's size (inverse.cramer_rao.MAX_NONLINEARITY) the source "
+        "is not localisable and has no bound (NaN; medians are over the others).",
+        "Noisy view (rec_*): one probe source active at a time, no background brain "
+        "activity; each array in its room (interferers, power line, shield noise, remnant "
+        "field, head movement as the room's preset draws them) with white + 1/f sensor "
+        "noise; no trial rejection; the true latency is used.",
         "SQUID helmets sit 20 mm from the scalp at their closest; OPM and NV sensors on the "
         "scalp at their presets' standoffs (qsense.arrays, qsense.nv).",
         "Between sources, the maps on the cortex show the nearest source's value.",
@@ -420,6 +427,13 @@ def _content(ds, arrays, head, room_obj, freqs) -> dict:
     figures["localisation"] = [f for f in (figs.cumulative_ple(base), figs.bound_vs_depth(base))
                                if f]
     figures["sweeps"] = [figs.sweep_curves(ds, d) for d in sweeps]
+    figures["recordings"] = [f for f in (noisy.recordings_figure(ds),) if f]
+    figures["rejection"], figures["iivanainen"] = [], []
+    figures["curves"] = noisy.curves_figures(ds)
+    tables = {k: [] for k in figures}
+    tables["recordings"] = noisy.recordings_table(ds)
+    tables["rejection"] = noisy.rejection_table(ds)
+    tables["iivanainen"] = noisy.iivanainen_table(ds)
 
     sections = [
         ("layouts", "Sensor layouts", ""),
@@ -430,6 +444,10 @@ def _content(ds, arrays, head, room_obj, freqs) -> dict:
         ("spectra", "Noise spectra", ""),
         ("localisation", "Localisation error and bound", ""),
         ("sweeps", "Curves over channel count and noise floor", ""),
+        ("recordings", "Localisation on noisy recordings", _recordings_intro(ds)),
+        ("rejection", "Interference suppression", ""),
+        ("curves", "Fair comparisons: channel count, noise floor, standoff", ""),
+        ("iivanainen", "Iivanainen et al. (2017) reproduced", ""),
     ]
     at_text = ", ".join(f"{d} = {v if isinstance(v, str) else fmt.sig(v, strip=True)}"
                         for d, v in at.items())
@@ -443,10 +461,39 @@ def _content(ds, arrays, head, room_obj, freqs) -> dict:
         conclusions=fmt.conclusions(base, summ),
         overview=figures["overview"],
         setup=_setup(ds, arrays, head, room_obj, notes),
-        sections=[dict(id=i, title=t, intro=x, figures=figures[i]) for i, t, x in sections
-                  if figures[i]],
+        sections=[dict(id=i, title=t, intro=x, figures=figures[i], tables=tables[i])
+                  for i, t, x in sections if figures[i] or tables[i]],
         figure_sources=[(f.title, f.source) for fl in figures.values() for f in fl],
     )
+
+
+def _recordings_intro(ds: xr.Dataset) -> str:
+    if "rec_error" not in ds:
+        return ""
+    settings = ds.attrs.get("rec_settings", "{}")
+    try:
+        import json
+
+        st = json.loads(settings)
+    except ValueError:
+        st = {}
+    probes = ", ".join(
+        f"{h} {int(v)} ({fmt.sig(d * 1e3, 2)} mm deep)" for h, v, d in zip(
+            ds["probe_hemisphere"].values, ds["probe_vertex"].values,
+            ds["probe_depth"].values, strict=True))
+    moment = fmt.setting("moment_Am", ds.attrs.get("moment_Am"))
+    physics = "on" if st.get("sensor_physics") else "off"
+    return (f"Each array records the same evoked responses ({moment} peak, N100m-like) of "
+            f"one probe source at a time (fsaverage vertices {probes}), "
+            f"{ds.sizes['realisation']} noise realisations each, in its room "
+            f"({ds.attrs.get('rooms')}: {st.get('environments', '')}), with its preset's "
+            f"white and 1/f sensor noise and sensor physics ({physics}); recordings paired "
+            f"across arrays (same sources, room draws and seed {ds.attrs.get('seed')}). "
+            f"MNE's pipeline as a user runs it: low-pass {st.get('h_freq_Hz')} Hz, epochs, "
+            f"noise covariance ({st.get('cov_method')}) from the pre-stimulus baseline, "
+            "lambda2 = 1/SNR^2 from the whitened evoked, then each solver; the error is the "
+            "distance from the probe to the estimate's peak (the fitted dipole) at the "
+            "response's peak latency.")
 
 
 def write_report(ds: xr.Dataset, path, **kwargs) -> None:

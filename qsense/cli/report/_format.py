@@ -88,11 +88,17 @@ def setting(key: str, value) -> str:
 DESCRIPTORS = ("noise_floor", "n_channels", "dev_head_t", "array_label", "channel")
 
 
+# the views with sections of their own (noisy recordings, interference suppression, the
+# Iivanainen et al. 2017 table, fair-comparison curves), not noiseless per-source metrics
+VIEWS = ("rec_", "rejection_", "iivanainen_", "curve_")
+
+
 def metric_vars(ds: xr.Dataset) -> list[str]:
     """Numeric data variables along ``array`` (not descriptors of the arrays such as
-    ``noise_floor*``): the study's metrics."""
+    ``noise_floor*``, nor the views of :data:`VIEWS`): the study's noiseless metrics."""
     return [str(v) for v in ds.data_vars if "array" in ds[v].dims
-            and not str(v).startswith(DESCRIPTORS) and np.issubdtype(ds[v].dtype, np.number)]
+            and not str(v).startswith(DESCRIPTORS + VIEWS)
+            and np.issubdtype(ds[v].dtype, np.number)]
 
 
 def sweep_dims(ds: xr.Dataset) -> list[str]:
@@ -138,7 +144,14 @@ def labels(ds: xr.Dataset) -> list[str]:
 
 
 def solvers(ds: xr.Dataset) -> list[str]:
-    return [str(s) for s in ds["solver"].values] if "solver" in ds.dims else []
+    """The solvers of the noiseless view: those with a peak localisation error (the
+    noisy view has solvers of its own, e.g. the dipole fit)."""
+    if "solver" not in ds.dims:
+        return []
+    names = [str(s) for s in ds["solver"].values]
+    if "ple" in ds and "solver" in ds["ple"].dims:
+        names = [s for s in names if np.isfinite(ds["ple"].sel(solver=s).values).any()]
+    return names
 
 
 def floors(ds: xr.Dataset, i: int) -> str:
