@@ -385,9 +385,11 @@ DIFFERENCES = (
     "spread dipoles; sensor counts: as the paper (102 nOPM, 204 tOPM at 102 sites, 102+204 "
     "SQUID) but sites on qsense's Fibonacci lattice over the upper head, not the paper's "
     "layout; distances: the on-scalp standoff is an input (4.5 mm default, not verified "
-    "from the paper) and the helmet is seated 20 mm from the scalp at its closest; noise: "
-    "the sensors' preset white noise floors and lambda2 = 1/9 for the minimum-norm "
-    "point-spread functions (the paper's noise and regularisation not verified); metric "
+    "from the paper) and the helmet is seated 20 mm from the scalp at its closest; noise "
+    "(point-spread rows only): the sensors' preset white noise floors (point OPM 10 "
+    "fT/sqrt(Hz), Neuromag magnetometer 3.5 fT/sqrt(Hz), gradiometer 3 fT/(cm sqrt(Hz))) "
+    "and one source variance that gives the SQUID array lambda2 = 1/9, plain minimum norm "
+    "without depth weighting (the paper's noise and regularisation not verified); metric "
     "definitions of the correlation, volume-current and spread rows are assumptions; "
     "information capacity not compared (the abstract gives no number)")
 

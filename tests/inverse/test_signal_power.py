@@ -181,3 +181,26 @@ def test_bad_heads_and_sources(fsaverage_sphere, sphere_head, cortex2):
         sp.format_table(xr.Dataset({"x": ("row", [1.0])}))
     with pytest.raises(TypeError, match="ds"):
         sp.format_table({"qsense": 1})
+
+
+def test_example_prints_and_stores_the_table(fsaverage_sphere, table, monkeypatch, tmp_path,
+                                             capsys):
+    """examples/iivanainen2017.py prints and stores the table (on the fitted-sphere head;
+    the comparison itself is the module fixture's, computed and checked above)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "examples" / "iivanainen2017.py"
+    spec = importlib.util.spec_from_file_location("iivanainen2017", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod.qs.Head, "fsaverage", classmethod(lambda cls: fsaverage_sphere))
+    seen = []
+    monkeypatch.setattr(mod, "iivanainen_comparison",
+                        lambda head, src: seen.append((head, len(src))) or table)
+    out = tmp_path / "iivanainen2017.nc"
+    ds = mod.main("ico2", out)
+    text = capsys.readouterr().out
+    assert "signal power" in text and "point-spread spread" in text and "setup:" in text
+    assert seen == [(fsaverage_sphere, 324)]
+    xr.testing.assert_identical(xr.load_dataset(out), ds)
