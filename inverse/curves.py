@@ -50,6 +50,7 @@ import xarray as xr
 import qsense as qs
 from forward_models import fisher
 from qsense._checks import check_int, check_number
+from qsense.sensors.nv import FLUX_CONCENTRATOR
 
 from .cramer_rao import MAX_NONLINEARITY, WEAK_MOMENT_RATIO, bound_nonlinearity
 from .information import information_bits
@@ -75,13 +76,11 @@ beyond: ``0.16 nAm/mm^2 * 1 mm^2`` per ``sqrt(1 mm^2)`` = 0.16 nAm/mm = 1.6e-7 A
 An ico-3 source (about 1.3 cm^2) then has a standard deviation of about 1.8 nAm. The
 information depends on ``q0`` only through ``log(1 + q0^2 ...)``."""
 
-CONCENTRATOR = {"cone_height": 5e-3, "base_diameter": 5e-3, "gap": 50e-6, "wall": 1e-3}
-"""Flux-concentrator geometry for :func:`nv_standoff_curve`, m. Assumptions: millimetre
-cones like the ferrite bowtie of Fescenko et al. 2020 (Phys. Rev. Research 2:023394),
-whose exact dimensions are not taken from the paper; a 50 um gap for the diamond
-membrane; a 1 mm housing wall between the scalp and the near cone's base. The NV
-membrane then sits ``wall + cone_height + gap / 2`` = 6.0 mm from the scalp at the
-closest."""
+CONCENTRATOR = dict(FLUX_CONCENTRATOR)
+"""Flux-concentrator geometry for :func:`nv_standoff_curve`, m: the ``nv_flux_concentrator``
+preset's (:data:`qsense.sensors.nv.FLUX_CONCENTRATOR`; cone height, base diameter, gap
+and housing wall are assumptions). The NV membrane sits ``wall + cone_height + gap / 2``
+= 6.0 mm from the scalp at the closest."""
 
 QUICK = {
     "channel_count_curve": {"counts": (32, 64, 128), "axes": ("radial", "triaxial"),
