@@ -49,7 +49,7 @@ import xarray as xr
 
 import qsense as qs
 from forward_models import fisher
-from qsense._checks import check_int, check_number
+from qsense._checks import check_int, check_number, check_same_head
 from qsense.sensors.nv import FLUX_CONCENTRATOR
 
 from .cramer_rao import MAX_NONLINEARITY, WEAK_MOMENT_RATIO, bound_nonlinearity
@@ -104,6 +104,7 @@ def _check_head_sources(head, sources):
     if not isinstance(sources, qs.sources.SourceSpace) or sources.normals is None:
         raise ValueError(f"sources must be a qsense SourceSpace with normals (a cortex, "
                          f"qsense.sources.cortex), got {sources!r}")
+    check_same_head("sources", sources, head)
     return head, sources
 
 
@@ -369,8 +370,8 @@ def _dataset(rows, src, areas, crb_idx, attrs, *, config_long_name):
                   "sensors (radial, tangential, dual, triaxial; helmet: the SQUID "
                   "helmet's own)"}),
         "reference": ("config", np.array([r["reference"] for r in rows], bool),
-                      {"units": "1", "long_name": "reference point at its own channel count "
-                       "and noise floor (not a point of the curve)"}),
+                      {"units": "1", "long_name": "reference array at its own channel "
+                       "count (not a point of the curve)"}),
         "n_sensors": ("config", np.array([r["n_sensors"] for r in rows], np.int64),
                       {"units": "1", "long_name": "sensor locations"}),
         "n_channels": ("config", np.array([r["n_channels"] for r in rows], np.int64),
@@ -568,9 +569,10 @@ def channel_count_curve(head: qs.Head | None = None, sources=None, *,
     if bad or len(set(include)) != len(include):
         raise ValueError(f"include must hold distinct names from {REFERENCES}, got "
                          f"{include!r}")
-    preset = qs.sensors.get_preset(opm_sensor) if isinstance(opm_sensor, str) else None
-    if preset is None or preset.kind != "opm":
-        raise ValueError(f"opm_sensor must be an OPM preset name, got {opm_sensor!r}")
+    opm_names = qs.sensors.preset_names("opm")
+    if not isinstance(opm_sensor, str) or opm_sensor not in opm_names:
+        raise ValueError(f"opm_sensor must be one of {opm_names}, got {opm_sensor!r}")
+    preset = qs.sensors.get_preset(opm_sensor)
     missing = [a for a in axes if a not in preset.axes]
     if missing:
         raise ValueError(f"axes {missing!r} are not supported by opm_sensor="
@@ -582,18 +584,26 @@ def channel_count_curve(head: qs.Head | None = None, sources=None, *,
     _check_prebuilt(prebuilt)
     areas = cortical_patch_areas(src)
     std1 = noise_floor * np.sqrt(bandwidth)
-    # channels of the triaxial sensor: R, T (polar), T2 (azimuthal)
+    # channels of a dual or triaxial sensor: R, T (polar), T2 (azimuthal); the axis sets
+    # it holds are picked from it, any other is built on its own
     picks = {"radial": (0,), "tangential": (1,), "dual": (0, 1), "triaxial": (0, 1, 2)}
-    full = "triaxial" if "triaxial" in preset.axes else "dual"
+    full = next((a for a in ("triaxial", "dual") if a in preset.axes), None)
+    holds = {"triaxial": set(picks), "dual": {"radial", "tangential", "dual"}, None: set()}
     rows = []
     for n in counts:
-        arr = qs.arrays.opm_on_scalp(head, n, full, sensor=preset)
-        per = arr.n_channels // n
-        gain = _array_gain(arr, head, src)
-        geometry = arr.coil_geometry("accurate")
+        built = {}
+        if full is not None and any(a in holds[full] for a in axes):
+            arr = qs.arrays.opm_on_scalp(head, n, full, sensor=preset)
+            built[full] = (arr, _array_gain(arr, head, src), arr.coil_geometry("accurate"))
         for a in axes:
-            rows_idx = np.concatenate([np.arange(n) * per + k for k in picks[a]])
-            rows_idx.sort()
+            if a in holds[full]:
+                arr, gain, geometry = built[full]
+                per = arr.n_channels // n
+                rows_idx = np.sort(np.concatenate([np.arange(n) * per + k for k in picks[a]]))
+            else:
+                arr = qs.arrays.opm_on_scalp(head, n, a, sensor=preset)
+                gain, geometry = _array_gain(arr, head, src), arr.coil_geometry("accurate")
+                rows_idx = np.arange(arr.n_channels)
             g = gain[rows_idx]
             std = np.full(len(rows_idx), std1)
             snr, info, info_area = _metrics(g, std, moment, areas, q0)
@@ -764,8 +774,12 @@ def nv_standoff_curve(head: qs.Head | None = None, sources=None, *,
     for s in standoffs:
         if isinstance(s, bool) or not isinstance(s, numbers.Real):
             raise TypeError(f"standoffs must hold numbers (m), got {s!r}")
-    standoffs = tuple(check_number("standoffs", s, low=lowest, high=0.1, unit="m")
+    standoffs = tuple(check_number("standoffs", s, low=0.0, high=0.1, unit="m")
                       for s in standoffs)
+    if min(standoffs) < lowest - 1e-12:
+        raise ValueError(f"standoffs must be >= {lowest * 1e3:g} mm (housing wall + one cone "
+                         f"+ half the gap: the near cone lies between the scalp and the NV "
+                         f"membrane), got {min(standoffs) * 1e3:g} mm")
     n_sensors = check_int("n_sensors", n_sensors, low=COUNT_RANGE[0], high=COUNT_RANGE[1])
     bandwidth, moment, q0, crb_sources, seed = _check_common(bandwidth, moment, q0,
                                                              crb_sources, seed)

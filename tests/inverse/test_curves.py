@@ -71,6 +71,21 @@ def test_axis_sets_are_the_arrays_of_opm_on_scalp(head, src, counts):
                                    rtol=1e-12)
 
 
+def test_single_axis_sensor(head, src):
+    """A sensor that reads one axis only (FieldLine HEDscan) is built on its own."""
+    ds = curves.channel_count_curve(head, src, counts=(16,), axes=("radial",),
+                                    opm_sensor="fieldline_hedscan", include=(),
+                                    crb_sources=0)
+    arr = qs.arrays.opm_on_scalp(head, 16, "radial", sensor="fieldline_hedscan")
+    lf = np.einsum("csk,sk->cs", qs.leadfield(arr, head, src).values, src.normals)
+    np.testing.assert_allclose(ds.snr.values[0], 20e-9 * np.linalg.norm(lf / 15e-15, axis=0),
+                               rtol=1e-12)
+    with pytest.raises(ValueError, match="opm_sensor"):
+        curves.channel_count_curve(head, src, counts=(16,), axes=("radial", "dual"),
+                                   opm_sensor="fieldline_hedscan", include=(),
+                                   crb_sources=0)
+
+
 def test_noise_floor_scaling_and_bounds(head, src):
     """SNR scales as 1/floor exactly, the bound as floor (the Fisher information as
     1/floor^2); information falls with the floor. The padded bound equals
@@ -256,7 +271,7 @@ def test_nv_standoff_curve(head, src):
     conc = ds.where(ds.model == "concentrator", drop=True).snr.values
     # the cones average over mm around the membrane, the sources are >= 1 cm away
     assert np.all(np.abs(conc / point - 1) < 0.05)
-    with pytest.raises(ValueError, match="standoffs"):
+    with pytest.raises(ValueError, match="standoffs must be >= 6.025 mm"):
         curves.nv_standoff_curve(head, src, standoffs=(5e-3,), n_sensors=16)
 
 
@@ -283,6 +298,7 @@ def test_dataset_round_trip(counts, tmp_path):
     ({"include": "neuromag306"}, "include"),
     ({"opm_sensor": "quspin_gen2"}, "opm_sensor"),
     ({"opm_sensor": "nv_bulk"}, "opm_sensor"),
+    ({"opm_sensor": "no_such_sensor"}, "opm_sensor"),
     ({"noise_floor": 15.0}, "noise_floor"),
     ({"crb_sources": -1}, "crb_sources"),
     ({"q0": 0.0}, "q0"),
@@ -309,6 +325,9 @@ def test_noise_floor_bad_input(head, src, kwargs, match):
 def test_bad_sources_and_concentrator(head):
     with pytest.raises(ValueError, match="sources"):
         curves.channel_count_curve(head, qs.sources.points([[0, 0, 0.05]], head),
+                                   include=(), crb_sources=0)
+    with pytest.raises(ValueError, match="sources"):
+        curves.channel_count_curve(head, qs.sources.volume(qs.Head.sphere(), 0.03),
                                    include=(), crb_sources=0)
     with pytest.raises(ValueError, match="concentrator"):
         curves.nv_standoff_curve(head, None, concentrator={"cone": 1e-3})
