@@ -25,7 +25,7 @@ from .sensor_array import SensorArray
 from .sensors.nv import NV_PRESETS, NVPreset, get_nv_preset
 
 __all__ = ["NVPreset", "NV_PRESETS", "get_nv_preset", "nv_sensors", "nv_gradiometers",
-           "nv_pixel_grid", "nv_on_scalp"]
+           "nv_pixel_grid", "nv_on_scalp", "flux_concentrator_points"]
 
 
 # ------------------------------------------------------------------------- builders
@@ -221,3 +221,89 @@ def nv_pixel_grid(center, normal, shape=(16, 16), pitch=None, standoff=None,
     loc = np.concatenate([pos, np.repeat(_frames(ax[None]), n, axis=0)], axis=1)
     return SensorArray(names=names, coil_types=np.full(n, p.coil_type), loc=loc, sensor=p,
                        noise=np.full(n, p.pixel_noise(pitch)))
+
+
+# ------------------------------------------------------------- flux concentrators
+_DISC = (np.concatenate([[0.0], np.full(6, np.sqrt(2.0 / 3.0))]),  # radius / disc radius
+         np.concatenate([[0.0], np.arange(6) * np.pi / 3.0]),       # angle
+         np.concatenate([[0.25], np.full(6, 0.125)]))                # weight
+# the 7-point disc rule exact for polynomials of degree 3 (Stroud 1971, Approximate
+# Calculation of Multiple Integrals, rule S2:3-1)
+
+
+def flux_concentrator_points(positions, axes, *, cone_height: float, base_diameter: float,
+                             gap: float, n_axial: int = 4, n_line: int = 4):
+    """Integration points of an NV sensor between two flux-concentrating cones.
+
+    The sensor of Fescenko et al. 2020 (Phys. Rev. Research 2:023394): an NV-doped
+    diamond membrane in the gap between the tips of two coaxial ferrite cones (a
+    bowtie), the cones' axis along the sensitive axis. Model (high-permeability limit,
+    an assumption): each cone is an equipotential of the magnetic scalar potential
+    ``psi`` (``B = -mu0 grad psi`` outside the head, where no currents flow) at the
+    potential of the applied field averaged over its volume, so the field in the gap is
+    proportional to ``psi_near - psi_far``. Pairing each point ``p`` of the near cone
+    with its mirror image ``p'`` in the far cone, ``psi(p) - psi(p') = integral of
+    B . a / mu0 along the segment p -> p'``, so the reading is a weighted mean of the
+    applied axial field over the segments that join the cones: the integration points
+    are Gauss-Legendre nodes along those segments (``n_line``), for Gauss-Legendre
+    layers (``n_axial``) and a 7-point disc rule across the near cone. The weights are
+    normalised to read a uniform field exactly: the published enhancement (250) and
+    noise floor are for uniform fields and refer the noise to the applied field, so the
+    gain does not appear here.
+
+    Parameters
+    ----------
+    positions : array_like, shape (n, 3) or (3,)
+        Centres of the gaps (the NV membranes), head frame, m.
+    axes : array_like, shape (n, 3) or (3,)
+        Sensitive axes, pointing away from the head (normalised here).
+    cone_height, base_diameter, gap : float
+        Each cone's height and base diameter, and the gap between the tips, m.
+    n_axial, n_line : int
+        Gauss-Legendre nodes across each cone's height and along each segment (1-16).
+
+    Returns
+    -------
+    points : ndarray, shape (n, P, 3)
+        m, with ``P = 7 n_axial n_line``.
+    normals : ndarray, shape (n, P, 3)
+        The sensitive axis at every point.
+    weights : ndarray, shape (n, P)
+        Sum to 1 for every sensor.
+    """
+    pos, ez = _positions_and_axes(positions, axes)
+    h = check_distance("cone_height", cone_height, low_open=True, high=0.1)
+    d = check_distance("base_diameter", base_diameter, low_open=True, high=0.1)
+    g = check_distance("gap", gap, low_open=True, high=0.1)
+    n_axial = check_int("n_axial", n_axial, low=1, high=16)
+    n_line = check_int("n_line", n_line, low=1, high=16)
+    # near cone: base plane at distance g/2 + h below the gap centre, s from the base
+    xs, ws = np.polynomial.legendre.leggauss(n_axial)
+    s = 0.5 * h * (xs + 1.0)
+    area = (1.0 - s / h) ** 2  # cross-section over the base's
+    w_s = ws * area
+    w_s = w_s / w_s.sum()
+    radius = 0.5 * d * (1.0 - s / h)
+    rho_f, phi, w_d = _DISC
+    half = 0.5 * g + h - s  # distance of the layer below the gap centre, (n_axial,)
+    xl, wl = np.polynomial.legendre.leggauss(n_line)
+    t = 0.5 * (xl + 1.0)  # position along the segment, 0 (near) to 1 (far mirror)
+    wl = 0.5 * wl
+    # per (layer, disc point, line node): axial offset and transverse offset
+    along = -half[:, None, None] + 2.0 * half[:, None, None] * t[None, None, :]
+    trans = radius[:, None] * rho_f[None, :]  # (n_axial, 7)
+    length = 2.0 * half
+    weight = (w_s[:, None, None] * w_d[None, :, None] * wl[None, None, :]
+              * length[:, None, None])
+    weight = weight / weight.sum()  # = dividing by the centroid distance (exact)
+    fr = _frames(ez)
+    ex, ey = fr[:, 0:3], fr[:, 3:6]
+    a = np.broadcast_to(along[:, :, :, None], (n_axial, 7, n_line, 1)).reshape(-1)
+    r = np.broadcast_to(trans[:, :, None], (n_axial, 7, n_line)).reshape(-1)
+    ph = np.broadcast_to(phi[None, :, None], (n_axial, 7, n_line)).reshape(-1)
+    pts = (pos[:, None, :] + a[None, :, None] * ez[:, None, :]
+           + (r * np.cos(ph))[None, :, None] * ex[:, None, :]
+           + (r * np.sin(ph))[None, :, None] * ey[:, None, :])
+    nrm = np.broadcast_to(ez[:, None, :], pts.shape).copy()
+    w = np.broadcast_to(weight.reshape(-1)[None], pts.shape[:2]).copy()
+    return pts, nrm, w

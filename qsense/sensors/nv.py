@@ -19,9 +19,22 @@ from forward_models._checks import check_option
 
 from .base import SensorPreset, check_figure, set_figures
 
-__all__ = ["NVPreset", "NV_PRESETS", "PRESETS", "get_nv_preset", "POINT_MAGNETOMETER"]
+__all__ = ["NVPreset", "NV_PRESETS", "PRESETS", "get_nv_preset", "POINT_MAGNETOMETER",
+           "FLUX_CONCENTRATOR"]
 
 POINT_MAGNETOMETER = 2000  # MNE coil type
+
+FLUX_CONCENTRATOR = {"cone_height": 5e-3, "base_diameter": 5e-3, "gap": 50e-6,
+                     "wall": 1e-3}
+"""Geometry of the ``nv_flux_concentrator`` sensor, m: a bowtie of two ferrite cones with
+the NV membrane in the gap between their tips, its axis along the sensitive (radial)
+axis (Fescenko et al. 2020, Phys. Rev. Research 2:023394). The near cone and the housing
+wall lie between the scalp and the membrane, which therefore sits ``wall + cone_height
++ gap / 2`` (6.0 mm) from the scalp at the closest. Assumptions: millimetre cones like
+the paper's (their exact dimensions are not taken from it), a 50 um gap for the
+membrane, a 1 mm wall. :func:`qsense.nv.flux_concentrator_points` models the cones'
+spatial averaging; :func:`inverse.curves.nv_standoff_curve` the metrics against the
+standoff."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,7 +200,8 @@ PRESETS = (
             description="NV membrane between ferrite cones (best low-frequency NV figure)",
             noise_floor=0.9e-12,
             bandwidth=1000.0,
-            standoff=5e-3,
+            standoff=(FLUX_CONCENTRATOR["wall"] + FLUX_CONCENTRATOR["cone_height"]
+                      + 0.5 * FLUX_CONCENTRATOR["gap"]),
             contrast=0.01,
             linewidth=1.5e6,
             photon_rate=1e15,
@@ -200,8 +214,11 @@ PRESETS = (
                 "250-fold field enhancement, 200 mW laser, 20 mW microwaves"
             ),
             assumptions=(
-                "contrast 1 %, linewidth 1.5 MHz, photon rate 1e15/s, standoff 5 mm "
-                "(cone tip to skin), 1/f corner 10 Hz, sensing volume",
+                "contrast 1 %, linewidth 1.5 MHz, photon rate 1e15/s, 1/f corner 10 Hz, "
+                "sensing volume",
+                "standoff 6.0 mm, scalp to NV membrane: a 1 mm housing wall and one 5 mm "
+                "ferrite cone below the membrane (FLUX_CONCENTRATOR; cone size and wall "
+                "assumed, was 5 mm before the cone was accounted for)",
             ),
         ),
         NVPreset(
