@@ -46,12 +46,13 @@ import json
 import math
 import numbers
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-__all__ = ["sweep", "connect", "point_key", "FORBIDDEN", "SERIAL"]
+__all__ = ["sweep", "connect", "point_key", "study_option_names", "FORBIDDEN", "SERIAL"]
 
 FORBIDDEN = ("head", "progress")  # study options a sweep cannot vary or fix: a Head is not
 # a value one can hash or send cheaply; the progress bar is the sweep's own
@@ -70,6 +71,12 @@ def _study_parameters():
     sig = inspect.signature(study.compare)
     return {name: p for name, p in sig.parameters.items()
             if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name not in FORBIDDEN}
+
+
+def study_option_names() -> list[str]:
+    """The options a sweep can vary or fix: those :func:`inverse.study.compare` takes now,
+    less :data:`FORBIDDEN`."""
+    return list(_study_parameters())
 
 
 def _plain(value, where):
@@ -292,26 +299,43 @@ def _read(path: Path, key: str) -> xr.Dataset:
 
 
 class _Counter:
-    """Points done, on one tqdm bar on standard error, with the time left."""
+    """Points done and the time left, on standard error: a tqdm bar on a terminal, one
+    line per point elsewhere (a log file)."""
 
     def __init__(self, total, reused, enabled):
+        self.total, self.done, self.reused = total, reused, reused
+        self.enabled = enabled
+        self.t0 = time.perf_counter()
         self.bar = None
-        if enabled:
+        if enabled and sys.stderr.isatty():
             from tqdm import tqdm  # an MNE dependency
 
             self.bar = tqdm(total=total, initial=reused, desc="inverse.sweep", unit="point",
                             file=sys.stderr, dynamic_ncols=True, mininterval=0.2,
                             bar_format="{desc}: {n_fmt}/{total_fmt} points|{bar}| "
                                        "{elapsed} elapsed, ~{remaining} left{postfix}")
-            self.bar.set_postfix_str(f"{reused} from the store", refresh=True)
+            self.bar.set_postfix_str(f", {reused} from the store", refresh=True)
+        elif enabled:
+            self.say(f"{total} points, {reused} of them in the store")
 
     def say(self, text):
+        if not self.enabled:
+            return
         if self.bar is not None:
             self.bar.write(f"inverse.sweep: {text}", file=sys.stderr)
+        else:
+            print(f"inverse.sweep: {text}", file=sys.stderr, flush=True)
 
     def step(self):
+        self.done += 1
         if self.bar is not None:
             self.bar.update(1)
+        elif self.enabled:
+            elapsed = time.perf_counter() - self.t0
+            rate = (self.done - self.reused) / elapsed
+            left = (self.total - self.done) / rate if rate > 0 else math.nan
+            self.say(f"{self.done}/{self.total} points, {elapsed:.0f} s elapsed, "
+                     f"~{left:.0f} s left")
 
     def close(self):
         if self.bar is not None:
