@@ -223,7 +223,7 @@ def test_second_call_computes_nothing(killed_run, cluster):
     again = sweep(GRID, store=store, client=cluster, progress=False, **STUDY)
     assert again.attrs["sweep_computed"] == 0 and again.attrs["sweep_reused"] == 24
     assert _files(store) == before
-    xr.testing.assert_identical(again.drop_attrs(), ds.drop_attrs())
+    xr.testing.assert_equal(again, ds)  # values and coordinates; attrs differ (counts)
 
 
 def test_cluster_equals_serial_loop(killed_run, serial):
@@ -236,9 +236,8 @@ def test_cluster_equals_serial_loop(killed_run, serial):
 @pytest.mark.heavy
 def test_cluster_equals_serial_loop_everywhere(killed_run, tmp_path, full):
     """Every point of the cluster's grid against the plain loop (QSENSE_FULL=1: all 24;
-    CI: the 4 corners of n_opm x moment at bandwidth 1 Hz)."""
-    grid = GRID if full else {"n_opm": GRID["n_opm"], "bandwidth": [1.0],
-                              "moment": [GRID["moment"][0], GRID["moment"][-1]]}
+    CI: one point that the lighter test does not check)."""
+    grid = GRID if full else {"n_opm": [16], "bandwidth": [1.0], "moment": [1e-8]}
     ref = sweep(grid, store=tmp_path, client="serial", progress=False, **STUDY)
     _assert_same_numbers(killed_run[0].sel(bandwidth=grid["bandwidth"],
                                            moment=grid["moment"]), ref)
