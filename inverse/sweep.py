@@ -431,7 +431,7 @@ def sweep(grid: dict, *, store, client=None, n_workers: int | None = None, retri
     todo = [p for p in points if not p[3].exists()]
 
     counter = _Counter(len(points), len(points) - len(todo), progress)
-    results = {}
+    results = []
     try:
         if todo and serial:
             store.mkdir(parents=True, exist_ok=True)
@@ -441,8 +441,7 @@ def sweep(grid: dict, *, store, client=None, n_workers: int | None = None, retri
         elif todo:
             _run_on_dask(todo, client, n_workers or 2, retries, connect_timeout, store,
                          counter)
-        for combo, _, key, path in points:
-            results[combo] = _read(path, key)
+        results = [_read(path, key) for _, _, key, path in points]
     finally:
         counter.close()
     ds = _combine(grid, points, results)
@@ -494,10 +493,11 @@ def _combine(grid, points, results) -> xr.Dataset:
     labels = {n: _coordinate(v) for n, v in grid.items()}
     index = {n: dict(zip(map(_canonical, v), labels[n], strict=True)) for n, v in grid.items()}
     parts = []
-    for combo, _, _, _ in points:
-        ds = results[combo]
+    for ds in results:  # in the order of points
         ds.attrs.pop("sweep_key", None)
         ds.attrs.pop("sweep_options", None)
+        for v in ds.variables.values():  # the file's integer encodings cannot hold the
+            v.encoding = {}  # NaN of an outer join
         parts.append(ds)
     stacked = xr.concat(parts, dim="sweep_point", data_vars="all", coords="different",
                         compat="equals", join="outer", combine_attrs="drop_conflicts")
@@ -510,6 +510,15 @@ def _combine(grid, points, results) -> xr.Dataset:
     else:
         out = stacked.set_index(sweep_point=names).unstack("sweep_point")
     out = out.reindex({n: labels[n] for n in names})
+    for name, v in out.variables.items():  # filled by an outer join: names "", flags NaN
+        if v.dtype == object:
+            flat = v.values.ravel()
+            missing = np.array([isinstance(x, float) and np.isnan(x) for x in flat], bool)
+            if all(isinstance(x, str) for x in flat[~missing]):
+                data = np.where(missing, "", flat).astype(str)
+            else:
+                data = np.where(missing, np.nan, flat).astype(float)
+            out[name] = v.copy(data=data.reshape(v.shape))
     for n in names:
         out[n].attrs = {"units": _UNITS.get(n, ""),
                         "long_name": f"sweep parameter: the study option {n}"}

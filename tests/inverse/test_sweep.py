@@ -155,6 +155,25 @@ def test_serial_points_are_the_study(serial):
     _assert_same_numbers(full.sel(n_opm=16, bandwidth=10.0, moment=5e-8), ds)
 
 
+def test_grid_of_array_lists_is_an_outer_join(tmp_path):
+    """A grid over ``arrays`` (lists: comma-joined labels) gives the union of the arrays,
+    NaN (numbers) or "" (names) where a point has no such array; it survives NetCDF."""
+    grid = {"arrays": [["opm"], ["nv", "opm"]]}
+    ds = sweep(grid, store=tmp_path / "store", client="serial", progress=False,
+               spacing="ico2", n_opm=8, bem_ico=3)
+    assert list(ds["arrays"].values) == ["opm", "nv,opm"]
+    assert list(ds["array"].values) == ["nv", "opm"]
+    assert np.isnan(ds["snr"].sel(arrays="opm", array="nv")).all()
+    assert np.isfinite(ds["snr"].sel(arrays="nv,opm")).all()
+    assert ds["array_label"].sel(arrays="opm", array="nv").item() == ""
+    np.testing.assert_array_equal(ds["n_channels"].values, [[np.nan, 8], [8, 8]])
+    # the OPMs of both points are the same study: the same numbers
+    _assert_same_numbers(ds.sel(arrays="opm", array=["opm"]),
+                         ds.sel(arrays="nv,opm", array=["opm"]))
+    ds.to_netcdf(tmp_path / "all.nc")
+    xr.testing.assert_identical(xr.load_dataset(tmp_path / "all.nc"), ds)
+
+
 # --- the cluster: 24 points, a worker killed mid-run --------------------------------------
 
 @pytest.fixture(scope="module")
@@ -229,8 +248,7 @@ def test_second_call_computes_nothing(killed_run, cluster):
 def test_cluster_equals_serial_loop(killed_run, serial):
     ds = killed_run[0]
     full = serial[2]
-    _assert_same_numbers(ds.sel(bandwidth=SUBGRID["bandwidth"], moment=SUBGRID["moment"]),
-                         full)
+    _assert_same_numbers(ds.sel(SUBGRID), full)
 
 
 @pytest.mark.heavy
@@ -239,5 +257,4 @@ def test_cluster_equals_serial_loop_everywhere(killed_run, tmp_path, full):
     CI: one point that the lighter test does not check)."""
     grid = GRID if full else {"n_opm": [16], "bandwidth": [1.0], "moment": [1e-8]}
     ref = sweep(grid, store=tmp_path, client="serial", progress=False, **STUDY)
-    _assert_same_numbers(killed_run[0].sel(bandwidth=grid["bandwidth"],
-                                           moment=grid["moment"]), ref)
+    _assert_same_numbers(killed_run[0].sel(grid), ref)
