@@ -429,6 +429,8 @@ def sweep(grid: dict, *, store, client=None, n_workers: int | None = None, retri
         key = point_key(options)
         points.append((combo, options, key, store / f"{key}.nc"))
     todo = [p for p in points if not p[3].exists()]
+    stored = {key: _read(path, key) for _, _, key, path in points if path.exists()}
+    # (read first: a file that is not its point stops the sweep before anything runs)
 
     counter = _Counter(len(points), len(points) - len(todo), progress)
     results = []
@@ -441,7 +443,8 @@ def sweep(grid: dict, *, store, client=None, n_workers: int | None = None, retri
         elif todo:
             _run_on_dask(todo, client, n_workers or 2, retries, connect_timeout, store,
                          counter)
-        results = [_read(path, key) for _, _, key, path in points]
+        results = [stored[key] if key in stored else _read(path, key)
+                   for _, _, key, path in points]
     finally:
         counter.close()
     ds = _combine(grid, points, results)

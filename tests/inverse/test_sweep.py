@@ -155,6 +155,26 @@ def test_serial_points_are_the_study(serial):
     _assert_same_numbers(full.sel(n_opm=16, bandwidth=10.0, moment=5e-8), ds)
 
 
+def test_a_file_that_is_not_its_point_stops_the_sweep_first(serial, tmp_path):
+    """A store file whose content is another point's, or no NetCDF at all, is an error
+    naming it before any point runs (it is never overwritten)."""
+    import shutil
+
+    source = next(serial[4].glob("*.nc"))
+    options = json.loads(xr.load_dataset(source).attrs["sweep_options"])
+    fixed = {k: options[k] for k in ("spacing", "arrays", "bem_ico", "n_opm", "moment")}
+    options["bandwidth"] = 77.0
+    target = tmp_path / f"{point_key(options)}.nc"
+    shutil.copy(source, target)
+    grid = {"bandwidth": [3.0, 77.0]}  # 3.0 would be computed, but is not
+    with pytest.raises(ValueError, match="is not the point it is named after"):
+        sweep(grid, store=tmp_path, client="serial", progress=False, **fixed)
+    target.write_bytes(b"not NetCDF")
+    with pytest.raises(ValueError, match="cannot be read as a sweep point"):
+        sweep(grid, store=tmp_path, client="serial", progress=False, **fixed)
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
 def test_grid_of_array_lists_is_an_outer_join(tmp_path):
     """A grid over ``arrays`` (lists: comma-joined labels) gives the union of the arrays,
     NaN (numbers) or "" (names) where a point has no such array; it survives NetCDF."""
