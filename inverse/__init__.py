@@ -6,8 +6,9 @@ from .information import information_bits, total_information
 from .localisation import METHODS, leading_eigenvalue, peak_localisation_error, point_spread_peaks
 from .recordings import localise_on_recordings
 from .rejection import interference_rejection
+from .sweep import sweep
 
 __all__ = ["METHODS", "dipole_localisation_bound", "information_bits", "interference_rejection",
            "leading_eigenvalue",
-           "localise_on_recordings", "peak_localisation_error", "point_spread_peaks",
+           "localise_on_recordings", "peak_localisation_error", "point_spread_peaks", "sweep",
            "total_information"]

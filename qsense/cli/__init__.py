@@ -1,9 +1,9 @@
 """The ``qsense`` application: the command line and the comparison report.
 
 One module per command (:mod:`~qsense.cli.info`, :mod:`~qsense.cli.budget`,
-:mod:`~qsense.cli.compare`, :mod:`~qsense.cli.simulate`), the options of every command in
-one schema (:mod:`~qsense.cli.config`) and the HTML report (:mod:`~qsense.cli.report`). This package
-is the only part of ``qsense`` that imports ``inverse``.
+:mod:`~qsense.cli.compare`, :mod:`~qsense.cli.simulate`, :mod:`~qsense.cli.sweep`), the
+options of every command in one schema (:mod:`~qsense.cli.config`) and the HTML report
+(:mod:`~qsense.cli.report`). This package is the only part of ``qsense`` that imports ``inverse``.
 
 Errors end as one line on stderr, never a traceback (``--debug`` shows it):
 
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .compare import add_compare_parser
     from .info import add_info_parser
     from .simulate import add_simulate_parser
+    from .sweep import add_sweep_parser
 
     parser = _Parser(
         prog="qsense",
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show the traceback of an error (also after the command)")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (add_info_parser, add_budget_parser, add_compare_parser,
-                add_simulate_parser):
+                add_simulate_parser, add_sweep_parser):
         add(sub)
     return parser
 

@@ -45,6 +45,8 @@ __all__ = ["Option", "SCHEMAS", "Settings", "add_options", "add_debug_flag", "lo
            "resolve", "COMPARE_OUTPUTS", "QUICK"]
 
 COMPARE_OUTPUTS = ("compare.nc", "report.html")
+TABLES = {"sweep": ("grid", "study")}  # tables a command's file holds beside [command],
+# read by the command itself (qsense.cli.sweep)
 QUICK = {"spacing": "ico2", "n_opm": 32, "bem_ico": 3, "n_probes": 2, "n_trials": (16,),
          "n_realisations": 1}  # what --quick sets where the user set nothing
 
@@ -461,6 +463,53 @@ SCHEMAS["simulate"] = (
 )
 
 
+# --- qsense sweep ---------------------------------------------------------------------------
+
+def _scheduler(value):
+    """``serial`` or a Dask scheduler address: ``tcp://host:port`` (any scheme Dask knows:
+    tcp, tls, ucx, inproc) or ``host:port``."""
+    import re
+
+    text = value.strip()
+    if text == "serial" or re.fullmatch(
+            r"(?:(?:tcp|tls|ucx|inproc)://)?\[?[A-Za-z0-9_.:-]+\]?:\d{1,5}|inproc://\S+",
+            text):
+        return text
+    raise ValueError(f"must be serial or a Dask scheduler address such as "
+                     f"tcp://host:8786, got {_shown(value)}")
+
+
+def _netcdf_output(path):
+    path = _output_file("out")(path)
+    if path.suffix != ".nc":
+        raise ValueError(f"out={str(path)!r} must end in .nc (a NetCDF file)")
+    return path
+
+
+def _store_dir(path):
+    from .._checks import check_output_path
+
+    return check_output_path("store", path, folder=True)
+
+
+SCHEMAS["sweep"] = (
+    Option("store", "path", Path("qsense-sweep"), "folder of the sweep's points, one "
+           "NetCDF file each, written as each point ends; points already there are read, "
+           "not computed again", check=_store_dir),
+    Option("out", "path", Path("sweep.nc"), "NetCDF file of the whole sweep (the grid "
+           "parameters as dimensions)", check=_netcdf_output),
+    Option("overwrite", "bool", False, "replace an existing --out file"),
+    Option("scheduler", "str", None, "address of a running Dask scheduler "
+           "(tcp://host:8786; its workers need qsense), or serial: one point after the "
+           "other in this process", check=_scheduler,
+           default_text="a local cluster of --workers processes"),
+    Option("workers", "int", None, "worker processes of the local cluster (not with "
+           "--scheduler)", low=1, high=1024, default_text="2"),
+    Option("retries", "int", 2, "runs again of a point whose study raised (a point of a "
+           "worker that died is run again in any case)", low=0, high=100),
+    Option("progress", "bool", True, "points done and the time left, on standard error"),
+)
+
 
 class Settings(dict):
     """Resolved option values by key.
@@ -497,11 +546,14 @@ def load_config(command: str, path) -> dict:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise UsageError(f"{where}: not a valid TOML file: {' '.join(str(err).split())}"
                          ) from None
-    outside = sorted(k for k in data if k != command)
+    tables = (command, *TABLES.get(command, ()))
+    outside = sorted(k for k in data if k not in tables)
     if outside:
+        holds = (f"one table, [{command}]" if len(tables) == 1
+                 else "the tables " + ", ".join(f"[{t}]" for t in tables))
         raise UsageError(f"{where}: top-level key{'s' if len(outside) > 1 else ''} "
-                         f"{', '.join(map(repr, outside))} not allowed; the file holds one "
-                         f"table, [{command}]")
+                         f"{', '.join(map(repr, outside))} not allowed; the file holds "
+                         f"{holds}")
     table = data.get(command, {})
     if not isinstance(table, dict):
         raise UsageError(f"{where}: {command} must be a table [{command}], got "
