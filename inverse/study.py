@@ -73,7 +73,7 @@ from .rejection import TYPICAL_ROOM, interference_rejection
 __all__ = ["compare", "plan", "select_source", "probe_sources", "Stages", "ARRAY_NAMES",
            "SPACINGS", "BEM_ICOS", "N_OPM_RANGE", "BANDWIDTH_RANGE", "MOMENT_RANGE",
            "LAMBDA2_RANGE", "SOLVERS", "ROOM_CHOICES", "N_PROBES_RANGE", "N_TRIALS_RANGE",
-           "N_REALISATIONS_RANGE"]
+           "N_REALISATIONS_RANGE", "CURVES"]
 
 ARRAY_NAMES = ("opm", "nv", "neuromag306", "ctf275")
 SPACINGS = ("ico2", "ico3", "ico4")
@@ -86,6 +86,7 @@ N_PROBES_RANGE = (1, 64)  # probe sources of the noisy localisation
 N_TRIALS_RANGE = (1, 10_000)  # trials averaged
 N_REALISATIONS_RANGE = (1, 1000)  # noise realisations per array and probe
 ROOM_CHOICES = ("typical", "none")  # or a room name: every array in that room
+CURVES = ("quick", "full", "none")  # sizes of the fair-comparison curves
 _LABELS = {"opm": "on-scalp OPMs", "nv": "NV magnetometers", "neuromag306": "Neuromag 306",
            "ctf275": "CTF 275"}
 _N_SOURCES = {"ico2": 324, "ico3": 1284, "ico4": 5124}
@@ -134,17 +135,19 @@ _BOUND_PER_POINT_SOURCE = 1e-6  # s, BEM bound with its nonlinearity check (2 co
 _REC_SECONDS = {"opm": 1.5, "nv": 1.5, "neuromag306": 4.0, "ctf275": 4.0}
 # per recording of a probe, all solvers, at two trial counts
 _REJECTION_COST = {"opm": 1.0, "nv": 1.0, "neuromag306": 4.0, "ctf275": 4.0}
+_CURVES_COST = {"quick": 10.0, "full": 40.0, "none": 0.0}
+_IIVANAINEN_COST = 5.0
 
 
 def plan(*, spacing="ico3", arrays=ARRAY_NAMES, n_opm=64, bem_ico=None, head=None,
          recordings=True, n_probes=4, n_trials=(16, 64), n_realisations=2, solvers=SOLVERS,
-         rejection=True):
+         rejection=True, curves="quick", iivanainen=True):
     """The stages of :func:`compare` and their estimated durations.
 
     Parameters
     ----------
     spacing, arrays, n_opm, bem_ico, head, recordings, n_probes, n_trials, n_realisations, \
-solvers, rejection
+solvers, rejection, curves, iivanainen
         As for :func:`compare` (not checked here).
 
     Returns
@@ -152,8 +155,8 @@ solvers, rejection
     list of (key, label, seconds)
         For :class:`Stages`: ``bem`` (without ``head``), ``sources``, per array
         ``lead field NAME``, ``solvers NAME``, ``snr NAME`` (and ``helmets`` before the
-        first helmet's), ``bounds NAME``, then ``recordings`` and ``rejection`` where
-        asked for. The estimates assume 2 cores and look at the
+        first helmet's), ``bounds NAME``, then ``recordings``, ``rejection``, ``curves``
+        and ``iivanainen`` where asked for. The estimates assume 2 cores and look at the
         caches (a BEM built on a first run, JAX kernels compiled on a first run).
     """
     n_src = _N_SOURCES.get(spacing, 5124)
@@ -199,6 +202,11 @@ solvers, rejection
     if rejection:
         out.append(("rejection", "interference suppression (HFC, SSS)",
                     sum(_REJECTION_COST.get(a, 1.0) for a in arrays)))
+    if curves != "none":
+        out.append(("curves", f"curves over channel count, noise floor, NV standoff "
+                    f"({curves})", _CURVES_COST[curves]))
+    if iivanainen:
+        out.append(("iivanainen", "Iivanainen et al. 2017 comparison", _IIVANAINEN_COST))
     return out
 
 
@@ -382,7 +390,8 @@ def compare(*, spacing: str = "ico3", arrays=ARRAY_NAMES, n_opm: int = 64,
             bem_ico: int | None = None, head: qs.Head | None = None,
             progress=False, recordings: bool = True, n_probes: int = 4,
             n_trials=(16, 64), n_realisations: int = 2, solvers=SOLVERS,
-            rooms: str = "typical", rejection: bool = True, seed: int = 0) -> xr.Dataset:
+            rooms: str = "typical", rejection: bool = True, seed: int = 0,
+            curves: str = "quick", iivanainen: bool = True) -> xr.Dataset:
     """Run the comparison study.
 
     Parameters
@@ -443,6 +452,17 @@ def compare(*, spacing: str = "ico3", arrays=ARRAY_NAMES, n_opm: int = 64,
         ``rejection_*`` variables. Needs a room (not with ``rooms="none"``).
     seed : int
         Seeds every recording (>= 0); the same seed gives the same numbers.
+    curves : {"quick", "full", "none"}
+        The fair-comparison curves of :mod:`inverse.curves` on the same head and
+        sources: metrics over the OPM channel count and axes (Kernel Flux and the SQUID
+        helmets as reference points), over the OPM white noise floor (7-15
+        fT/sqrt(Hz)), and of flux-concentrator NV sensors over their standoff
+        (``curve_count_*``, ``curve_floor_*``, ``curve_nv_*``). "quick": the reduced
+        sizes of :data:`inverse.curves.QUICK` (no Cramer-Rao bounds); "full": the
+        functions' defaults (4 counts x 3 axis sets, bounds on 16 sources).
+    iivanainen : bool
+        Also reproduce Iivanainen et al. (2017)'s signal-power comparisons on this head
+        (:func:`inverse.signal_power.iivanainen_comparison`): ``iivanainen_*``.
 
     Returns
     -------
@@ -487,11 +507,15 @@ def compare(*, spacing: str = "ico3", arrays=ARRAY_NAMES, n_opm: int = 64,
         raise ValueError("rejection=True needs a room (rooms='none' has no interference "
                          "to suppress): pass rejection=False or a room")
     seed = check_int("seed", seed, low=0)
+    if curves not in CURVES:
+        raise ValueError(f"curves must be one of {CURVES}, got {curves!r}")
+    validate_type(iivanainen, bool, "iivanainen")
     progress = _check_progress(progress)
     stages = progress if isinstance(progress, Stages) else Stages(
         plan(spacing=spacing, arrays=arrays, n_opm=n_opm, bem_ico=bem_ico, head=head,
              recordings=recordings, n_probes=n_probes, n_trials=n_trials,
-             n_realisations=n_realisations, solvers=solvers, rejection=rejection),
+             n_realisations=n_realisations, solvers=solvers, rejection=rejection,
+             curves=curves, iivanainen=iivanainen),
         enabled=progress, desc="inverse.study.compare")
     try:
         ds = _run(stages, spacing, arrays, n_opm, opm_sensor, nv_sensor, bandwidth, moment,
@@ -499,7 +523,8 @@ def compare(*, spacing: str = "ico3", arrays=ARRAY_NAMES, n_opm: int = 64,
                                                n_trials=n_trials,
                                                n_realisations=n_realisations,
                                                solvers=solvers, rooms=rooms,
-                                               rejection=rejection, seed=seed))
+                                               rejection=rejection, seed=seed,
+                                               curves=curves, iivanainen=iivanainen))
     except BaseException:
         if stages is not progress:
             stages.close(complete=False)
@@ -582,7 +607,63 @@ def _run(stages, spacing, arrays, n_opm, opm_sensor, nv_sensor, bandwidth, momen
             rej = interference_rejection({a: built[a] for a in arrays}, head, src, probe,
                                          environments=envs, duration=_REJECTION_SECONDS,
                                          amplitude=moment, seed=noisy["seed"])
+    curve_sets = {}
+    if noisy["curves"] != "none":
+        with stages.stage("curves"):
+            curve_sets = _curves(head, src, built, bandwidth, moment, noisy)
+    iiv = None
+    if noisy["iivanainen"]:
+        with stages.stage("iivanainen"):
+            from .signal_power import iivanainen_comparison
+
+            iiv = iivanainen_comparison(head, src)
     return _dataset(locals())
+
+
+def _curves(head, src, built, bandwidth, moment, noisy):
+    """The fair-comparison curves, the helmets the study seated reused."""
+    from . import curves as cv
+
+    helmets = {n: built[n] for n in _HELMETS if n in built}
+    quick = noisy["curves"] == "quick"
+    common = dict(bandwidth=bandwidth, moment=moment, seed=noisy["seed"])
+    return {
+        "count": cv.channel_count_curve(head, src, prebuilt=helmets, **common,
+                                        **(cv.QUICK["channel_count_curve"] if quick
+                                           else {})),
+        "floor": cv.noise_floor_curve(head, src, prebuilt=helmets, **common,
+                                      **(cv.QUICK["noise_floor_curve"] if quick else {})),
+        "nv": cv.nv_standoff_curve(head, src, **common,
+                                   **(cv.QUICK["nv_standoff_curve"] if quick else {})),
+    }
+
+
+_CURVE_VARS = ("snr_median", "information", "information_per_area", "crb_median",
+               "crb_localisable_fraction")
+
+
+def _curve_variables(name, ds):
+    """One curve's per-configuration metrics (data) and descriptors (coordinates), renamed
+    for compare.nc: dimension ``curve_<name>``, names ``curve_<name>_<var>``."""
+    dim = f"curve_{name}"
+    keep = [v for v in _CURVE_VARS if v in ds]
+    one = ds[keep].drop_dims([d for d in ds.dims if d != "config"], errors="ignore")
+    data, coords = {}, {}
+    for k, da in one.variables.items():
+        key = dim if k == "config" else f"{dim}_{k}"
+        (data if k in keep else coords)[key] = (dim, da.values, dict(da.attrs))
+    return data, coords
+
+
+def _iivanainen_variables(ds):
+    """The Iivanainen table for compare.nc: dimension ``iivanainen_row``; the numbers as
+    data, the descriptions as coordinates."""
+    data, coords = {}, {}
+    for k, da in ds.variables.items():
+        key = "iivanainen_row" if k == "row" else f"iivanainen_{k}"
+        (data if k in ds.data_vars else coords)[key] = ("iivanainen_row", da.values,
+                                                        dict(da.attrs))
+    return data, coords
 
 
 _REJECTION_SECONDS = 5.0  # of simulated empty room per array
@@ -707,6 +788,19 @@ def _dataset(v) -> xr.Dataset:
         extra_attrs.update(rejection_probe=int(rej.attrs["probe"]),
                            rejection_seconds=float(rej.attrs["duration_s"]),
                            rejection_rooms=str(rej.attrs["rooms"]))
+    for name, cds in v["curve_sets"].items():
+        d, c = _curve_variables(name, cds)
+        data.update(d)
+        coords.update(c)
+        extra_attrs[f"curve_{name}_settings"] = "; ".join(
+            f"{k}: {val}" for k, val in cds.attrs.items() if k not in ("title",))
+    if v["iiv"] is not None:
+        d, c = _iivanainen_variables(v["iiv"])
+        data.update(d)
+        coords.update(c)
+        for k in ("citation", "setup", "differences"):
+            extra_attrs[f"iivanainen_{k}"] = str(v["iiv"].attrs.get(k, ""))
+    extra_attrs["curves"] = v["noisy"]["curves"]
     coords["solver"] = ("solver", solvers, coords["solver"][2])
     ple = np.full((len(arrays), len(solvers), n_src), np.nan)
     for k, s in enumerate(METHODS):

@@ -91,7 +91,8 @@ def run_compare(args) -> int:
                     bem_ico=cfg["bem_ico"], recordings=cfg["recordings"],
                     n_probes=cfg["n_probes"], n_trials=tuple(cfg["n_trials"]),
                     n_realisations=cfg["n_realisations"], solvers=tuple(cfg["solvers"]),
-                    rejection=cfg["rejection"])
+                    rejection=cfg["rejection"], curves=cfg["curves"],
+                    iivanainen=cfg["iivanainen"])
     shown = cfg["progress"] if cfg["progress"] is not None else sys.stderr.isatty()
     steps = [*plan(**settings), ("report", "report", _REPORT_SECONDS),
              ("write", "writing " + ", ".join(COMPARE_OUTPUTS), _WRITE_SECONDS)]
@@ -117,11 +118,16 @@ def run_compare(args) -> int:
         # (the bound's medians are over the sources where it holds: see "localisable")
         print(f"{str(ds['array_label'].values[i]):18s} {int(ds['n_channels'][i]):5d} "
               f"{float(s['information'][i]):9.0f} {float(s['snr'][i]):9.3g} "
-              f"{d:6.1f} ({ds_:5.1f}) {sl:6.1f} ({sl_:5.1f}) {c:7.3g} ({c_:6.3g})")
+              f"{d:6.1f} ({ds_:5.1f}) {sl:6.1f} ({sl_:5.1f}) {_mm(c, 7)} ({_mm(c_, 6)})")
     _print_noisy(ds)
     print(f"wrote {out / 'compare.nc'} and {out / 'report.html'} (run {run_id}, "
           f"{out / 'manifest.json'})")
     return 0
+
+
+def _mm(value: float, width: int) -> str:
+    """A bound in mm, "n.l." (not localisable) where infinite."""
+    return f"{value:{width}.3g}" if value != float("inf") else f"{'n.l.':>{width}s}"
 
 
 def _print_noisy(ds) -> None:

@@ -28,6 +28,7 @@ from inverse.study import (
     ARRAY_NAMES,
     BANDWIDTH_RANGE,
     BEM_ICOS,
+    CURVES,
     LAMBDA2_RANGE,
     MOMENT_RANGE,
     N_OPM_RANGE,
@@ -389,6 +390,11 @@ SCHEMAS: dict[str, tuple[Option, ...]] = {
         Option("rejection", "bool", True, "measure MNE's interference suppression (HFC on "
                "on-scalp arrays, SSS on helmets) in each array's room"),
         Option("seed", "int", 0, "seed of every simulated recording", low=0, high=2**32 - 1),
+        Option("curves", "str", "quick", "fair-comparison curves over OPM channel count and "
+               "axes, OPM noise floor and NV standoff (quick: reduced sizes, no bounds; "
+               "full: with Cramer-Rao bounds; none)", choices=lambda: CURVES),
+        Option("iivanainen", "bool", True, "reproduce Iivanainen et al. 2017's on-scalp vs "
+               "SQUID signal-power comparison on this head"),
         Option("quick", "bool", False,
                "a fast check: " + ", ".join(
                    f"--{k.replace('_', '-')} " + (",".join(map(str, v))

@@ -23,7 +23,8 @@ import xarray as xr
 
 from inverse.sweep import point_key, sweep
 
-STUDY = {"spacing": "ico2", "arrays": ["opm"], "bem_ico": 3}
+STUDY = {"spacing": "ico2", "arrays": ["opm"], "bem_ico": 3, "recordings": False,
+         "rejection": False}  # the noiseless view: seconds a point
 GRID = {"n_opm": [8, 16], "bandwidth": [0.5, 1.0, 10.0], "moment": [5e-9, 1e-8, 2e-8, 5e-8]}
 SUBGRID = {"n_opm": [8, 16], "bandwidth": [10.0], "moment": [5e-9, 5e-8]}
 VARIABLES = ("snr", "information", "ple", "crb")
@@ -180,7 +181,7 @@ def test_grid_of_array_lists_is_an_outer_join(tmp_path):
     NaN (numbers) or "" (names) where a point has no such array; it survives NetCDF."""
     grid = {"arrays": [["opm"], ["nv", "opm"]]}
     ds = sweep(grid, store=tmp_path / "store", client="serial", progress=False,
-               spacing="ico2", n_opm=8, bem_ico=3)
+               spacing="ico2", recordings=False, rejection=False, n_opm=8, bem_ico=3)
     assert list(ds["arrays"].values) == ["opm", "nv,opm"]
     assert list(ds["array"].values) == ["nv", "opm"]
     assert np.isnan(ds["snr"].sel(arrays="opm", array="nv")).all()

@@ -240,7 +240,16 @@ def conclusions(ds: xr.Dataset, summ: xr.Dataset) -> list[str]:
         best = int(np.nanargmin(crb))
         text = ("Precision bound: the smallest median Cramér-Rao bound is "
                 f"{possessive(names[best])} ({sig(crb[best], 2)} mm)")
-        if "crb" in ds and "source" in ds["crb"].dims:
+        if np.isinf(crb[best]):
+            text = ("Precision bound: for every array most sources are not localisable "
+                    "(the small-error regime of the Cramér-Rao bound fails)")
+        if "localisable" in ds and "source" in ds["localisable"].dims:
+            frac = ds["localisable"].mean("source")
+            text += ("; sources where the bound holds (localisable; the others count as "
+                     "not localisable in the medians): "
+                     + ", ".join(f"{names[i]} {100 * float(v):.0f} %"
+                                 for i, v in enumerate(np.atleast_1d(frac.values))))
+        elif "crb" in ds and "source" in ds["crb"].dims:
             below = (ds["crb"] < 0.01).sum("source") / np.isfinite(ds["crb"]).sum("source")
             text += ("; sources whose bound lies below 1 cm, where fits can attain it: "
                      + ", ".join(f"{names[i]} {100 * float(v):.0f} %"

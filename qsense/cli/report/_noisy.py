@@ -174,6 +174,108 @@ def iivanainen_table(ds: xr.Dataset) -> list[dict]:
 
 def curves_figures(ds: xr.Dataset) -> list[Fig]:
     """The fair-comparison curves (``curve_*`` variables), when the study has them."""
-    if not any(str(v).startswith("curve_") for v in ds.data_vars):
-        return []
-    return []
+    out = []
+    if "curve_count_information_per_area" in ds:
+        out.append(_count_figure(ds))
+    if "curve_floor_information_per_area" in ds:
+        out.append(_floor_figure(ds))
+    if "curve_nv_snr_median" in ds:
+        out.append(_nv_figure(ds))
+    return out
+
+
+def _reference_points(ax, ds, prefix, x_var, y_var, scale=1.0):
+    ref = ds[f"{prefix}_reference"].values
+    for k in np.flatnonzero(ref):
+        ax.plot(ds[x_var].values[k], ds[y_var].values[k] * scale, ls="none", marker="*",
+                ms=9, color="k")
+        ax.annotate(str(ds[f"{prefix}_label"].values[k]),
+                    (ds[x_var].values[k], ds[y_var].values[k] * scale), fontsize=_FS - 2,
+                    xytext=(4, -3), textcoords="offset points")
+
+
+def _count_figure(ds):
+    p = "curve_count"
+    fig = _figure(8.5, 3.2)
+    axes = fig.subplots(1, 2)
+    ref = ds[f"{p}_reference"].values
+    kinds = ds[f"{p}_kind"].values
+    for ax, (var, label, scale) in zip(axes, (
+            (f"{p}_information_per_area", "information (bit / sample), per area", 1.0),
+            (f"{p}_snr_median", "median SNR", 1.0)), strict=True):
+        for i, axis in enumerate(dict.fromkeys(ds[f"{p}_axes"].values[~ref & (kinds == "opm")])):
+            sel = ~ref & (kinds == "opm") & (ds[f"{p}_axes"].values == axis)
+            order = np.argsort(ds[f"{p}_n_channels"].values[sel])
+            ax.plot(ds[f"{p}_n_channels"].values[sel][order],
+                    ds[var].values[sel][order] * scale, label=f"OPM, {axis}",
+                    **curve_style(i))
+        _reference_points(ax, ds, p, f"{p}_n_channels", var, scale)
+        ax.set_xscale("log")
+        ax.set_xlabel("channels", fontsize=_FS)
+        ax.set_ylabel(label, fontsize=_FS)
+        ax.tick_params(labelsize=_FS - 1)
+    axes[0].legend(fontsize=_FS - 1)
+    floor = ds[f"{p}_noise_floor_mag"].values[~ref & (kinds == "opm")]
+    return Fig(
+        title="Channel count and axes",
+        caption=("Total information (source variance per unit cortical area) and median "
+                 "SNR of on-scalp OPM arrays against their channel count, radial, dual- and "
+                 f"triaxial, every OPM channel at {fmt.sig(np.median(floor) * 1e15, 2)} "
+                 "fT/sqrt(Hz); stars: Kernel Flux at the same floor and the SQUID helmets "
+                 "at their own floors, at their channel counts."),
+        source="compare.nc variables curve_count_* (inverse.curves.channel_count_curve).",
+        uri=png_uri(fig), alt="information and SNR against channel count")
+
+
+def _floor_figure(ds):
+    p = "curve_floor"
+    fig = _figure(8.5, 3.2)
+    axes = fig.subplots(1, 2)
+    ref = ds[f"{p}_reference"].values
+    x = ds[f"{p}_noise_floor_mag"].values * 1e15
+    for ax, (var, label) in zip(axes, ((f"{p}_information_per_area",
+                                        "information (bit / sample), per area"),
+                                       (f"{p}_snr_median", "median SNR")), strict=True):
+        order = np.argsort(x[~ref])
+        ax.plot(x[~ref][order], ds[var].values[~ref][order], label="OPM array",
+                **curve_style(0))
+        for k in np.flatnonzero(ref):
+            ax.axhline(ds[var].values[k], color="0.3", lw=0.8, ls="--")
+            ax.annotate(str(ds[f"{p}_label"].values[k]), (x[~ref].min(), ds[var].values[k]),
+                        fontsize=_FS - 2, xytext=(2, 2), textcoords="offset points")
+        ax.set_xlabel("OPM white noise floor (fT/sqrt(Hz))", fontsize=_FS)
+        ax.set_ylabel(label, fontsize=_FS)
+        ax.tick_params(labelsize=_FS - 1)
+    n = int(ds[f"{p}_n_channels"].values[~ref][0])
+    return Fig(
+        title="OPM noise floor",
+        caption=(f"Total information (per unit cortical area) and median SNR of {n} on-scalp "
+                 "OPM channels against their white floor over QuSpin's Gen-2 range (7-15 "
+                 "fT/sqrt(Hz)); dashed: the SQUID helmets at their preset floors."),
+        source="compare.nc variables curve_floor_* (inverse.curves.noise_floor_curve).",
+        uri=png_uri(fig), alt="information and SNR against the OPM noise floor")
+
+
+def _nv_figure(ds):
+    p = "curve_nv"
+    fig = _figure(4.5, 3.2)
+    ax = fig.subplots()
+    x = ds[f"{p}_standoff"].values * 1e3
+    models = ds[f"{p}_model"].values
+    for i, m in enumerate(dict.fromkeys(models)):
+        sel = models == m
+        order = np.argsort(x[sel])
+        ax.plot(x[sel][order], ds[f"{p}_snr_median"].values[sel][order], label=str(m),
+                **curve_style(i))
+    ax.set_xlabel("standoff of the NV membrane from the scalp (mm)", fontsize=_FS)
+    ax.set_ylabel("median SNR", fontsize=_FS)
+    ax.tick_params(labelsize=_FS - 1)
+    ax.legend(fontsize=_FS - 1)
+    return Fig(
+        title="NV sensors: standoff",
+        caption=("Median SNR of flux-concentrator NV magnetometers on the scalp against the "
+                 "membrane's standoff: the field at the membrane (point) and averaged "
+                 "between the concentrator's cones; the smallest standoff is the one the "
+                 "cone and its housing allow."),
+        source="compare.nc variables curve_nv_* (inverse.curves.nv_standoff_curve).",
+        uri=png_uri(fig), alt="NV SNR against standoff")
