@@ -32,6 +32,7 @@ the polynomial extension of ``R``).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -137,11 +138,49 @@ def fit_radius(points, centre, lmax: int, *, ridge: float = 1e-6):
     return coef, rms
 
 
+@functools.cache
+def _exponents(lmax: int) -> np.ndarray:
+    return np.array([(a, b, d - a - b) for d in range(lmax + 1) for a in range(d + 1)
+                     for b in range(d - a + 1)])
+
+
+@functools.cache
+def _sh_to_monomials(lmax: int) -> np.ndarray:
+    """T with ``monomials(u) @ T = sph_harm_basis(u)`` on the unit sphere (least squares,
+    exact: every harmonic of degree l is a polynomial of degree l)."""
+    n_mono = len(_exponents(lmax))
+    i = np.arange(6 * n_mono) + 0.5
+    z = 1 - 2 * i / len(i)
+    phi = np.pi * (1 + 5**0.5) * i
+    rho = np.sqrt(1 - z * z)
+    u = np.column_stack([rho * np.cos(phi), rho * np.sin(phi), z])
+    with jax.ensure_compile_time_eval():
+        basis = np.asarray(sph_harm_basis(jnp.asarray(u), lmax))
+        mono = np.asarray(_monomials(jnp.asarray(u), lmax))
+    return np.linalg.lstsq(mono, basis, rcond=1e-12)[0]
+
+
+def _monomials(w, lmax: int):
+    """``x^a y^b z^c`` for ``a + b + c <= lmax`` at points w (..., 3)."""
+    pw = [jnp.ones_like(w)]
+    for _ in range(lmax):
+        pw.append(pw[-1] * w)
+    pw = jnp.stack(pw, axis=-2)  # (..., lmax + 1, 3)
+    e = _exponents(lmax)
+    return pw[..., e[:, 0], 0] * pw[..., e[:, 1], 1] * pw[..., e[:, 2], 2]
+
+
+def _poly_coef(coef, lmax):
+    return jnp.asarray(_sh_to_monomials(lmax)) @ jnp.asarray(coef)
+
+
+@functools.partial(jax.jit, static_argnames="lmax")
 def radius(u, coef, lmax: int):
     """``R(u)``, m, at unit vectors ``u`` (..., 3)."""
-    return sph_harm_basis(u, lmax) @ jnp.asarray(coef)
+    return _monomials(jnp.asarray(u), lmax) @ _poly_coef(coef, lmax)
 
 
+@functools.partial(jax.jit, static_argnames="lmax")
 def surface_points(u, coef, centre, lmax: int, standoff):
     """Points ``standoff`` outside the surface along its normal, and the normals.
 
@@ -167,10 +206,10 @@ def surface_points(u, coef, centre, lmax: int, standoff):
     """
     u = jnp.asarray(u)
     u = u / jnp.linalg.norm(u, axis=-1, keepdims=True)
-    coef = jnp.asarray(coef)
+    poly = _poly_coef(coef, lmax)
 
-    def r_ext(w):
-        return sph_harm_basis(w, lmax) @ coef
+    def r_ext(w):  # a polynomial equal to R on the unit sphere
+        return _monomials(w, lmax) @ poly
 
     r = jax.vmap(r_ext)(u)
     g = jax.vmap(jax.grad(r_ext))(u)
@@ -180,6 +219,7 @@ def surface_points(u, coef, centre, lmax: int, standoff):
     return jnp.asarray(centre) + r[:, None] * u + standoff * n, n
 
 
+@functools.partial(jax.jit, static_argnames="lmax")
 def area_element(u, coef, lmax: int, standoff):
     """Area of the offset surface per unit solid angle of direction, m^2/sr, at unit
     vectors ``u`` (n, 3): ``sqrt(det(J^T J))`` for the Jacobian ``J`` (3 x 2) of the map

@@ -143,7 +143,7 @@ class DesignSurface:
                                      self.lmax, self.standoff)
         return np.asarray(pos), np.asarray(nrm)
 
-    def area(self, n_points: int = 20000) -> float:
+    def area(self, n_points: int = 8000) -> float:
         """Area of the cap on the offset surface, m^2 (quadrature over a Fibonacci
         lattice of directions: each carries a solid angle of 4 pi / n_points)."""
         d = _fibonacci(n_points)
