@@ -98,7 +98,7 @@ from qsense.arrays import _cap_directions, _check_coverage, _frames_from_ez, _op
 
 __all__ = ["OBJECTIVES", "DESIGN_AXES", "NAMED_ROIS", "design_array", "even_array",
            "greedy_array", "evaluate_array", "region_of_interest", "design_surface",
-           "DesignSurface"]
+           "DesignSurface", "plot_design_layouts"]
 
 OBJECTIVES = ("information", "crb")
 DESIGN_AXES = ("radial", "tilted")
@@ -772,3 +772,49 @@ def design_array(head, n_sensors, *, objective="information", roi=None, axes="ra
                "objective_final": obj_final, "min_distance_m": _min_distance(pos),
                "time_s": elapsed})
     return arr, ds
+
+
+# ------------------------------------------------------------------------- figure
+def _flat(points, origin):
+    r = np.asarray(points, float) - origin
+    theta = np.arccos(np.clip(r[:, 2] / np.linalg.norm(r, axis=1), -1, 1))
+    phi = np.arctan2(r[:, 1], r[:, 0])
+    return np.c_[np.cos(phi), np.sin(phi)] * (theta / (np.pi / 2))[:, None]
+
+
+def plot_design_layouts(arrays, head, *, roi_positions=None, values=None, unit=""):
+    """Layouts side by side, seen from above (:func:`qsense.plots.plot_sensor_layout`),
+    with the region of interest's sources (grey dots, projected the same way).
+
+    Parameters
+    ----------
+    arrays : dict of str -> SensorArray
+        Panel titles -> arrays.
+    head : qsense.Head
+    roi_positions : array_like, shape (n, 3), optional
+        Head frame, m.
+    values : dict of str -> float, optional
+        A number shown under each title (e.g. the objective).
+    unit : str
+        Of ``values``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    from qsense.plots import plot_sensor_layout
+
+    fig = Figure(figsize=(4.0 * len(arrays), 4.4))
+    for i, (name, arr) in enumerate(arrays.items()):
+        ax = fig.add_subplot(1, len(arrays), i + 1)
+        title = f"{name}: {arr.n_sensors} sensors"
+        if values is not None and name in values:
+            title += f", {values[name]:.4g} {unit}".rstrip()
+        plot_sensor_layout(arr, ax, head=head, title=title)
+        if roi_positions is not None:
+            xy = _flat(roi_positions, head.sphere_origin)
+            ax.plot(xy[:, 0], xy[:, 1], ".", ms=2, color="0.6", zorder=0,
+                    label="region of interest")
+    return fig
