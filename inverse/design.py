@@ -384,7 +384,8 @@ def _check_positive(name, value, *, high, unit):
 
 
 def _problem(head, n_sensors, *, objective, roi, standoff, min_spacing, sensor, sources,
-             source_std, moment, bandwidth, orientation, lmax, coverage_deg) -> _Problem:
+             source_std, moment, bandwidth, orientation, lmax, coverage_deg,
+             noise_floor=None) -> _Problem:
     """Every argument checked, the surface fitted and the ROI resolved (no optimisation)."""
     validate_type(head, qs.Head, "head", "qsense.Head")
     if head.conductor.name != "sphere":
@@ -411,9 +412,9 @@ def _problem(head, n_sensors, *, objective, roi, standoff, min_spacing, sensor, 
         raise ValueError("orientation='normal' needs sources with normals (a cortex)")
     surface = design_surface(head, standoff, lmax=lmax, coverage_deg=coverage_deg)
     idx = region_of_interest(head, sources, roi)
-    area = surface.area()
+    area = surface.area() if min_spacing > 0 else float("nan")
     need = n_sensors * np.pi * (min_spacing / 2) ** 2
-    if need > area:
+    if min_spacing > 0 and need > area:
         raise ValueError(f"min_spacing={min_spacing:g} m cannot fit n_sensors={n_sensors}: "
                          f"their discs need n pi (s/2)^2 = {need * 1e4:.0f} cm^2, more than "
                          f"the {area * 1e4:.0f} cm^2 of the upper scalp at the standoff; "
@@ -421,7 +422,7 @@ def _problem(head, n_sensors, *, objective, roi, standoff, min_spacing, sensor, 
     pos = sources.positions[idx]
     orients = sources.normals[idx] if orientation == "normal" else None
     moments = _dipole_moments(sources, head, moment)[idx]
-    sigma = preset.noise_floor * math.sqrt(bandwidth)
+    sigma = (preset.noise_floor if noise_floor is None else noise_floor) * math.sqrt(bandwidth)
     settings = dict(objective=objective, n_sensors=n_sensors, standoff_m=standoff,
                     min_spacing_m=min_spacing, sensor=preset.name, source_std_Am=source_std,
                     moment_Am=moment, bandwidth_Hz=bandwidth, orientation=orientation,
@@ -470,10 +471,15 @@ def even_array(head, n_sensors, *, standoff=None, sensor="quspin_gen2", lmax=8,
 
 
 def evaluate_array(array, head, *, objective="information", roi=None, sources=None,
-                   source_std=1e-9, moment=20e-9, bandwidth=1.0, orientation=None,
-                   sensor="quspin_gen2") -> float:
-    """The design objective of any single-axis magnetometer array (its channels'
-    positions and ``ez`` axes, point coils), on the model of :func:`design_array`.
+                   source_std=1e-9, moment=20e-9, bandwidth=1.0, orientation=None) -> float:
+    """The design objective of any magnetometer array (its channels' positions and
+    ``ez`` axes as point coils, its noise floor), on the model of :func:`design_array`.
+
+    Raises
+    ------
+    ValueError
+        For gradiometer channels, or channels of different noise floors (the model
+        has one noise level).
 
     Returns
     -------
@@ -481,10 +487,17 @@ def evaluate_array(array, head, *, objective="information", roi=None, sources=No
         Bits per sample (``"information"``) or ``-mean ln tr CRB / m^2`` (``"crb"``).
     """
     validate_type(array, qs.SensorArray, "array", "qsense.SensorArray")
+    if np.any(array.is_gradiometer):
+        raise ValueError("array must hold magnetometers only (the design model has point "
+                         "magnetometers); it has gradiometer channels")
+    noise = np.asarray(array.noise, float)
+    if not np.allclose(noise, noise[0], rtol=1e-12, atol=0):
+        raise ValueError(f"array must have one noise floor for all channels, got "
+                         f"{noise.min():g} to {noise.max():g} T/sqrt(Hz)")
     p = _problem(head, 1, objective=objective, roi=roi, standoff=None, min_spacing=0.0,
-                 sensor=sensor, sources=sources, source_std=source_std, moment=moment,
-                 bandwidth=bandwidth, orientation=orientation, lmax=8,
-                 coverage_deg=(100.0, 65.0))
+                 sensor="quspin_gen2", sources=sources, source_std=source_std,
+                 moment=moment, bandwidth=bandwidth, orientation=orientation, lmax=8,
+                 coverage_deg=(100.0, 65.0), noise_floor=float(noise[0]))
     ori = array.loc[:, 9:12]
     return float(p.fun()(jnp.asarray(array.positions), jnp.asarray(ori)))
 

@@ -133,10 +133,11 @@ def run_design(args):
         head = Head.sphere()
         src = volume(head, spacing=0.01)
     roi = None if cfg["roi"] == "none" else cfg["roi"]
-    common = dict(objective=cfg["objective"], roi=roi, sources=src, sensor=cfg["sensor"],
+    common = dict(objective=cfg["objective"], roi=roi, sources=src,
                   source_std=cfg["source_std"], moment=cfg["moment"],
                   bandwidth=cfg["bandwidth"])
-    kw = dict(common, standoff=cfg["standoff"], min_spacing=cfg["min_spacing"])
+    kw = dict(common, sensor=cfg["sensor"], standoff=cfg["standoff"],
+              min_spacing=cfg["min_spacing"])
     try:  # what depends on the head (the ROI, room for the sensors): checked before work
         D._problem(head, cfg["n_sensors"], orientation=None, lmax=8,
                    coverage_deg=(100.0, 65.0), **kw)
