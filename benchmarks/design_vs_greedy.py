@@ -19,6 +19,7 @@ Part 2: time to design 64 sensors over the whole cortex (no ROI; ``--spacing``).
 
     python benchmarks/design_vs_greedy.py [--objective information|crb] [--steps N]
         [--probes P] [--realisations R] [--spacing ico3|ico4] [--skip-whole]
+        [--skip-temporal]
 """
 
 from __future__ import annotations
@@ -120,17 +121,20 @@ def main():
     ap.add_argument("--trials", type=int, default=16)
     ap.add_argument("--spacing", default="ico3", choices=("ico3", "ico4"))
     ap.add_argument("--skip-whole", action="store_true")
+    ap.add_argument("--skip-temporal", action="store_true")
     args = ap.parse_args()
-    print(f"part 1: left-temporal ROI, 32 OPMs, objective {args.objective}")
-    _, rows, ctx = compare_temporal(args.objective, n_steps=args.steps,
-                                    n_probes=args.probes, n_realisations=args.realisations,
-                                    n_trials=args.trials)
-    print(f"ROI: {ctx['roi_index'].size} of {ctx['sources'].n_sources} sources; probes "
-          f"{ctx['probes'].tolist()}")
-    print_table(rows, args.objective, args.realisations, args.probes, args.trials)
+    if not args.skip_temporal:
+        print(f"part 1: left-temporal ROI, 32 OPMs, objective {args.objective}")
+        _, rows, ctx = compare_temporal(args.objective, n_steps=args.steps,
+                                        n_probes=args.probes,
+                                        n_realisations=args.realisations,
+                                        n_trials=args.trials)
+        print(f"ROI: {ctx['roi_index'].size} of {ctx['sources'].n_sources} sources; probes "
+              f"{ctx['probes'].tolist()}")
+        print_table(rows, args.objective, args.realisations, args.probes, args.trials)
     if args.skip_whole:
         return
-    head = ctx["head"]
+    head = qs.Head.fsaverage(conductor="sphere")
     src = qs.sources.cortex(head, args.spacing)
     print(f"\npart 2: 64 OPMs over the whole cortex ({args.spacing}, {src.n_sources} "
           f"sources), objective {args.objective}, {args.steps} steps")
