@@ -239,3 +239,9 @@ def test_cli_design_errors(tmp_path, capsys, argv, match):
 
     assert re.search(match, capsys.readouterr().err)
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_evaluate_refuses_gradiometers(sphere_head, small_src):
+    arr = qs.arrays.neuromag306(sphere_head)
+    with pytest.raises(ValueError, match="magnetometers only"):
+        D.evaluate_array(arr, sphere_head, sources=small_src)
