@@ -245,3 +245,20 @@ def test_evaluate_refuses_gradiometers(sphere_head, small_src):
     arr = qs.arrays.neuromag306(sphere_head)
     with pytest.raises(ValueError, match="magnetometers only"):
         D.evaluate_array(arr, sphere_head, sources=small_src)
+
+
+def test_cli_design_toml(tmp_path):
+    from qsense.cli import UsageError, build_parser
+    from qsense.cli.config import resolve
+
+    cfg = tmp_path / "d.toml"
+    cfg.write_text('[design]\nn_sensors = 16\nobjective = "crb"\nroi = "left_temporal"\n'
+                   'min_spacing = 0.025\nbaselines = false\n')
+    s = resolve("design", build_parser().parse_args(["design", "--config", str(cfg),
+                                                      "--n-steps", "5"]))
+    assert (s["n_sensors"], s["objective"], s["roi"], s["n_steps"]) == (16, "crb",
+                                                                       "left_temporal", 5)
+    assert s["baselines"] is False and s["min_spacing"] == 0.025
+    cfg.write_text('[design]\nn_sensors = "16"\n')
+    with pytest.raises(UsageError, match=r"\[design\] n_sensors: must be a TOML integer"):
+        resolve("design", build_parser().parse_args(["design", "--config", str(cfg)]))
