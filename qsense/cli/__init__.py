@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``qsense`` argument parser with every subcommand."""
     from .budget import add_budget_parser
     from .compare import add_compare_parser
+    from .design import add_design_parser
     from .info import add_info_parser
     from .simulate import add_simulate_parser
     from .sweep import add_sweep_parser
@@ -57,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show the traceback of an error (also after the command)")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (add_info_parser, add_budget_parser, add_compare_parser,
-                add_simulate_parser, add_sweep_parser):
+                add_simulate_parser, add_sweep_parser, add_design_parser):
         add(sub)
     return parser
 
