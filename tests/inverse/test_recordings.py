@@ -328,6 +328,25 @@ def test_empty_room_inverse_made_once(setup, monkeypatch):
         np.testing.assert_array_equal(ds[v].values, ref[v].values)
 
 
+def test_workers_give_the_same_numbers(setup):
+    """n_jobs=2 (two loky workers, each recording whole in one worker from its seed)
+    gives the numbers of the serial run."""
+    head, src, probe, array = setup
+    arrays = {"opm": array, "noisy": array.replace(noise=np.full(array.n_channels, 60e-15))}
+    kw = dict(n_trials=(4, 8), n_realisations=2, solvers=("MNE", "eLORETA", "LCMV",
+                                                            "dipole"),
+              seed=6, cov_method="empirical", sfreq=500.0)
+    ref = localise_on_recordings(arrays, head, src, [probe], **kw)
+    ds = localise_on_recordings(arrays, head, src, [probe], n_jobs=2, **kw)
+    # BLAS thread counts differ between the processes: rounding only
+    for v in ("snr", "lambda2", "correlation", "dispersion"):
+        np.testing.assert_allclose(ds[v].values, ref[v].values, rtol=1e-9, atol=0)
+    det = ds.error.solver != "dipole"
+    np.testing.assert_array_equal(ds.error.where(det).values, ref.error.where(det).values)
+    np.testing.assert_allclose(ds.error.sel(solver="dipole").values,
+                               ref.error.sel(solver="dipole").values, rtol=0, atol=1e-6)
+
+
 # ------------------------------------------------------------------ bad input
 @pytest.mark.parametrize("kwargs, exc, match", [
     (dict(solvers=("MNE", "beamformer")), ValueError, "solvers"),
@@ -354,6 +373,7 @@ def test_empty_room_inverse_made_once(setup, monkeypatch):
     (dict(forwards=[1]), TypeError, "forwards"),
     (dict(forwards={"opm": 3}), TypeError, r"forwards\['opm'\]"),
     (dict(dipole_conductor="bem"), ValueError, "dipole_conductor"),
+    (dict(n_jobs=0), ValueError, "n_jobs"),
 ])
 def test_bad_input(setup, tmp_path, kwargs, exc, match):
     head, src, probe, array = setup
