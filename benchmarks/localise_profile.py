@@ -12,7 +12,8 @@ Two modes, on the fsaverage head (ico-3 BEM) with an ico-3 cortex (1284 sources)
   prints wall and CPU seconds per array and in all.
 
 Settings are flags (``--sfreq``, ``--nv-sfreq``, ``--h-freq``, ``--cov-method``,
-``--dipole-conductor``, ``--no-physics``). Below 500 Hz the rooms' power-line
+``--dipole-conductor``, ``--no-physics``, ``--n-jobs``; ``--together`` makes one call
+for all the arrays, as a study would with workers). Below 500 Hz the rooms' power-line
 harmonics above the Nyquist frequency are dropped (``simulate_raw`` refuses to alias
 them; after the 40 Hz low-pass they are gone either way), which the printout says.
 
@@ -117,13 +118,28 @@ def profile(args, head, sources):
 def study(args, head, sources):
     probes = _probes(sources, args.probes)
     wall = cpu = 0.0
+    if args.together:  # one call, the arrays sharing sfreq (and n_jobs workers)
+        rates = {_sfreq(args, n) for n in args.arrays}
+        if len(rates) > 1:
+            raise SystemExit(f"--together needs one sampling rate, got {sorted(rates)}")
+        envs = {n: _environment(n, _sfreq(args, n)) for n in args.arrays}
+        t0, c0 = time.perf_counter(), time.process_time()
+        localise_on_recordings({n: n for n in args.arrays}, head, sources, probes,
+                               n_trials=(16, 64), n_realisations=args.realisations,
+                               environments=envs, n_jobs=args.n_jobs,
+                               **_kwargs(args, args.arrays[0]))
+        print(f"  {' + '.join(args.arrays)}: {time.perf_counter() - t0:7.1f} s wall, "
+              f"{time.process_time() - c0:7.1f} s CPU in the main process "
+              f"(n_jobs {args.n_jobs}; workers' CPU not counted)")
+        return
     for name in args.arrays:
         env = _environment(name, _sfreq(args, name))
         array_kw = {name: name}
         t0, c0 = time.perf_counter(), time.process_time()
         ds = localise_on_recordings(array_kw, head, sources, probes, n_trials=(16, 64),
                                     n_realisations=args.realisations,
-                                    environments=env, **_kwargs(args, name))
+                                    environments=env, n_jobs=args.n_jobs,
+                                    **_kwargs(args, name))
         w, c = time.perf_counter() - t0, time.process_time() - c0
         wall, cpu = wall + w, cpu + c
         med = ds.error.median(("probe", "realisation")) * 1e3
@@ -150,6 +166,9 @@ def main(argv=None):
     p.add_argument("--cov-method", default="shrunk")
     p.add_argument("--dipole-conductor", default="head", choices=("head", "sphere"))
     p.add_argument("--no-physics", action="store_true")
+    p.add_argument("--n-jobs", type=int, default=1)
+    p.add_argument("--together", action="store_true",
+                   help="study: one call for all the arrays (they must share sfreq)")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     head = qs.Head.fsaverage(ico=3)
