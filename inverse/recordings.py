@@ -61,7 +61,9 @@ The method, for each array, probe source and noise realisation
    * ``"dipole"``: ``mne.fit_dipole`` of the evoked at the response peak (one sample)
      with the noise covariance, in MNE's sphere model at the head's sphere origin
      (``mne.make_sphere_model(r0, head_radius=None)``) or in the head's BEM
-     (``head.bem.conductor``, MNE's own conductor model); its time course is a fixed
+     (``head.bem.conductor``, MNE's own conductor model; ``dipole_conductor="sphere"``
+     fits a BEM head in a sphere whose brain shell is the fitted inner-skull sphere, about
+     8x faster); its time course is a fixed
      dipole fitted at that position and orientation (``fit_dipole(pos=, ori=)``); MNE
      refuses a fixed dipole on or outside the boundary, where a noisy free fit can end,
      so such a position is first moved towards the sphere origin in 0.5 mm steps.
@@ -85,6 +87,29 @@ confidence intervals (Efron & Tibshirani 1993, An Introduction to the Bootstrap,
 
 Assumptions: one active source per recording (no background brain activity: the noise
 is the sensors' and the room's); no trial rejection; the true latency is used.
+
+Cost (``benchmarks/localise_profile.py``: fsaverage ico-3 BEM, ico-3 cortex, one BLAS
+thread). Three settings decide it; none is changed behind the caller's back:
+
+* ``cov_method``: ``"shrunk"`` cross-validates the shrinkage (about 3 s of CPU per
+  estimate on 306 channels, two estimates per solve); ``"ledoit_wolf"`` and ``"oas"``
+  are closed forms (0.1-0.3 s; Ledoit & Wolf 2004, J. Multivar. Anal. 88:365-411; Chen
+  et al. 2010, IEEE Trans. Signal Process. 58:5016-5029).
+* ``dipole_conductor``: without numba MNE's BEM fit checks the inside-the-skull
+  constraint with a Python loop over the skull's triangles (about 3 s per fit);
+  ``"sphere"`` about 0.35 s.
+* ``sfreq``: 300 Hz suffices for a 40 Hz low-pass; ``simulate_raw`` needs more than
+  twice the sensors' bandwidth with ``sensor_physics`` (the Bloch-model OPMs 135 Hz, the
+  NV magnetometers 1 kHz: 2000 Hz) and more than twice the highest power-line harmonic
+  of the room (drop harmonics above the Nyquist frequency, which the low-pass removes
+  anyway).
+
+Whatever the settings, eLORETA's weights (about 1 s per solve on 306 channels) and the
+free dipole fit dominate the solvers; the forward (about 2 s per array) can be passed in
+``forwards``; with ``noise_cov="empty_room"`` one inverse operator serves every trial
+count. On a shared 2-core machine, multi-threaded OpenBLAS multiplied the CPU time by
+about 5 (threads waiting on each other); one BLAS thread per process (``n_jobs``'s
+workers have it; else ``threadpoolctl.threadpool_limits(1)``) avoided it.
 """
 
 from __future__ import annotations
@@ -211,6 +236,35 @@ def _check_environments(environments, names):
     return out
 
 
+def _check_forwards(forwards, arrays, sources):
+    """dict name -> mne.Forward, each matching its array's channels and the sources."""
+    if forwards is None:
+        return {}
+    if not isinstance(forwards, dict):
+        raise TypeError(f"forwards must be a dict of array name -> mne.Forward, got "
+                        f"{type(forwards).__name__}")
+    unknown = [k for k in forwards if k not in arrays]
+    if unknown:
+        raise ValueError(f"forwards has keys {unknown} that are not arrays; the arrays are "
+                         f"{list(arrays)}")
+    free = mne.io.constants.FIFF.FIFFV_MNE_FREE_ORI
+    for name, fwd in forwards.items():
+        validate_type(fwd, mne.Forward, f"forwards[{name!r}]", "mne.Forward")
+        if list(fwd["sol"]["row_names"]) != list(arrays[name].names):
+            raise ValueError(f"forwards[{name!r}]: its channels are not those of "
+                             f"arrays[{name!r}] (in order); pass qsense.make_forward of "
+                             "that array")
+        if fwd["source_ori"] != free:
+            raise ValueError(f"forwards[{name!r}] must be free-orientation (as "
+                             "qsense.make_forward returns it)")
+        rr = np.asarray(fwd["source_rr"])
+        if rr.shape != sources.positions.shape or not np.allclose(
+                rr, sources.positions, rtol=0, atol=1e-9):
+            raise ValueError(f"forwards[{name!r}]: its {len(rr)} source positions are "
+                             f"not those of sources ({sources.n_sources})")
+    return dict(forwards)
+
+
 def _check_loose(loose):
     if loose == "auto":
         return loose
@@ -272,8 +326,16 @@ def _stc_rows(stc_vertices, sources):
     return np.concatenate(rows)
 
 
-def _dipole_conductor(head):
-    """(MNE conductor model, head -> MRI transform or None) for ``mne.fit_dipole``."""
+def _dipole_conductor(head, kind="head"):
+    """(MNE conductor model, head -> MRI transform or None) for ``mne.fit_dipole``:
+    the head's own conductor (``kind="head"``), or for a BEM head a single-shell sphere
+    fitted to its inner skull (``kind="sphere"``)."""
+    if kind == "sphere" and head.bem is not None:
+        # MNE's four-shell default, scaled so that its brain shell (0.9 of the head
+        # radius) is the fitted inner skull; the MEG field does not depend on the shells
+        return mne.make_sphere_model(r0=head.sphere_origin,
+                                     head_radius=head.sphere_radius / 0.9,
+                                     verbose=False), None
     if head.bem is not None:
         return head.bem.conductor, head.bem.head_mri_t
     if head.conductor.name == "sphere":
@@ -330,7 +392,8 @@ def localise_on_recordings(arrays, head, sources, probes, *, n_trials=(4, 16, 64
                            empty_room_duration=30.0, sfreq=1000.0, h_freq=40.0, soa=0.6,
                            jitter=0.05, latency=0.1, width=0.02, tmin=-0.2, tmax=0.3,
                            loose="auto", depth=0.8, lcmv_reg=0.05, recordings_dir=None,
-                           simulate_kwargs=None) -> xr.Dataset:
+                           simulate_kwargs=None, forwards=None,
+                           dipole_conductor="head", n_jobs=1) -> xr.Dataset:
     """Localise a probe source on simulated recordings of each array, with MNE's solvers.
 
     See the module docstring for the method. Every input is checked before anything is
@@ -397,6 +460,31 @@ def localise_on_recordings(arrays, head, sources, probes, *, n_trials=(4, 16, 64
     simulate_kwargs : dict, optional
         More ``simulate_raw`` arguments for every recording (e.g. ``opm_options``,
         ``adc``, ``head_movement``).
+    forwards : dict of str -> mne.Forward, optional
+        Forwards already computed by the caller, by array name (keyword only; missing
+        names are computed here). Each must be ``qsense.make_forward(array, head,
+        sources)`` of that array: free orientation, the array's channels in order, the
+        sources' positions (checked). Saves about 2 s per array and call when a study
+        computes the forwards for other metrics too; the numbers do not change.
+
+    dipole_conductor : {"head", "sphere"}
+        The conductor of the ``"dipole"`` fit (keyword only). ``"head"`` (default): the
+        head's own (MNE's BEM of a BEM head, as the recordings were simulated).
+        ``"sphere"``: for a BEM head, MNE's sphere model fitted to the inner skull
+        (``head.sphere_origin``, ``head.sphere_radius``; the fit is kept inside that
+        sphere); the same as ``"head"`` for a sphere head. MEG barely sees the conductor
+        beyond a sphere for most sources (Sarvas 1987, Phys. Med. Biol. 32:11-22), and
+        without numba MNE's BEM fit spends most of its time on the inside-the-skull
+        constraint (a Python loop over the skull's triangles): the sphere fit is about
+        8x faster, with a model error that the BEM fit does not have (recorded in the
+        settings).
+
+    n_jobs : int
+        Worker processes (keyword only; joblib's ``loky`` backend, which limits each
+        worker's BLAS threads to its share of the cores). The recordings (array x probe x
+        realisation) are dealt round-robin to the workers; each recording is computed
+        whole by one worker from its own seed, so the numbers do not depend on
+        ``n_jobs``. Each worker pays its start (imports, JIT compilation: a few s).
 
     Returns
     -------
@@ -471,10 +559,15 @@ def localise_on_recordings(arrays, head, sources, probes, *, n_trials=(4, 16, 64
                     f = recording_fname(recordings_dir, n, p, r)
                     if f.exists():
                         raise ValueError(f"recordings_dir: {f.name} exists already")
+    if dipole_conductor not in ("head", "sphere"):
+        raise ValueError(f"dipole_conductor={dipole_conductor!r} is not allowed; use "
+                         "'head' or 'sphere'")
+    n_jobs = check_int("n_jobs", n_jobs, low=1, high=1024)
+    forwards = _check_forwards(forwards, arrays, sources)
     window = (latency - 2.5 * width, latency + 2.5 * width)
     window = (max(window[0], 0.0), min(window[1], tmax))
     sphere_head = head.conductor.name == "sphere"
-    dip_model = _dipole_conductor(head) if "dipole" in solvers else None
+    dip_model = _dipole_conductor(head, dipole_conductor) if "dipole" in solvers else None
     orientations = probe_orientations(sources, head, probes)
 
     A, S, P, T, R = len(names), len(solvers), len(probes), len(n_trials), n_realisations
@@ -486,45 +579,43 @@ def localise_on_recordings(arrays, head, sources, probes, *, n_trials=(4, 16, 64
     lambda2 = np.full((A, P, T, R), np.nan)
     seeds = np.array([[recording_seed(seed, p, r) for r in range(R)] for p in probes])
 
-    for a, name in enumerate(names):
-        array = arrays[name]
-        fwd = qs.make_forward(array, head, sources)
-        for ip, probe in enumerate(probes):
-            act = qs.activity.evoked(sources, [probe], n_trials=n_trials[-1], sfreq=sfreq,
-                                     soa=soa, jitter=jitter, amplitude=amplitude,
-                                     latency=latency, width=width, prestim=-tmin + 0.3,
-                                     orientations=(None if sources.normals is not None
-                                                   else orientations[ip]), seed=seed)
-            for r in range(R):
-                raw = _record(array, head, sources, act, envs[name], sensor_physics,
-                              int(seeds[ip, r]), recordings_dir, name, probe, r,
-                              simulate_kwargs)
-                if h_freq is not None:
-                    raw.filter(None, h_freq, verbose=False)
-                epochs = mne.Epochs(raw, act.events, tmin=tmin, tmax=tmax,
-                                    baseline=(None, 0), preload=True, reject=None,
-                                    flat=None, verbose=False)
-                if len(epochs) != n_trials[-1]:
-                    raise RuntimeError(f"{len(epochs)} epochs of {n_trials[-1]} survived")
-                er_cov = None
-                if noise_cov == "empty_room":
-                    er_cov = _empty_room_cov(array, head, sources, envs[name],
-                                             sensor_physics, sfreq,
-                                             empty_room_duration, h_freq, cov_method,
-                                             _empty_room_seed(seed, probe, r),
-                                             simulate_kwargs)
-                truth = qs.activity.n100m(epochs.times, amplitude, latency, width)
-                for it, n in enumerate(n_trials):
-                    out = _solve(epochs[:n], fwd, sources, probe, orientations[ip], truth,
-                                 solvers, er_cov, cov_method, window, latency, loose, depth,
-                                 lcmv_reg, sphere_head, dip_model, head.sphere_origin)
-                    snr[a, ip, it, r], lambda2[a, ip, it, r] = out["snr"], out["lambda2"]
-                    for s, solver in enumerate(solvers):
-                        e, d, c, pos = out[solver]
-                        error[a, s, ip, it, r] = e
-                        dispersion[a, s, ip, it, r] = d
-                        correlation[a, s, ip, it, r] = c
-                        position[a, s, ip, it, r] = pos
+    fwds = {name: (forwards[name] if name in forwards
+                   else qs.make_forward(arrays[name], head, sources)) for name in names}
+    acts = [qs.activity.evoked(sources, [probe], n_trials=n_trials[-1], sfreq=sfreq, soa=soa,
+                               jitter=jitter, amplitude=amplitude, latency=latency,
+                               width=width, prestim=-tmin + 0.3,
+                               orientations=(None if sources.normals is not None
+                                             else orientations[ip]), seed=seed)
+            for ip, probe in enumerate(probes)]
+    job = dict(names=names, arrays=arrays, fwds=fwds, acts=acts, head=head, sources=sources,
+               probes=probes, orientations=orientations, seeds=seeds, envs=envs,
+               sensor_physics=sensor_physics, recordings_dir=recordings_dir,
+               simulate_kwargs=simulate_kwargs, h_freq=h_freq, tmin=tmin, tmax=tmax,
+               n_trials=n_trials, noise_cov=noise_cov, sfreq=sfreq,
+               empty_room_duration=empty_room_duration, cov_method=cov_method, seed=seed,
+               amplitude=amplitude, latency=latency, width=width, solvers=solvers,
+               loose=loose, depth=depth, window=window, lcmv_reg=lcmv_reg,
+               sphere_head=sphere_head, dip_model=dip_model)
+    # recordings ordered probe, realisation, array; dealt round-robin to the workers
+    tasks = [(a, ip, r) for ip in range(P) for r in range(R) for a in range(A)]
+    if n_jobs == 1 or len(tasks) == 1:
+        results = _recordings(tasks, job)
+    else:
+        from joblib import Parallel, delayed
+
+        n_jobs = min(n_jobs, len(tasks))
+        parts = Parallel(n_jobs=n_jobs, backend="loky")(
+            delayed(_recordings)(tasks[k::n_jobs], job) for k in range(n_jobs))
+        results = [x for part in parts for x in part]
+    for (a, ip, r), outs in results:
+        for it, out in enumerate(outs):
+            snr[a, ip, it, r], lambda2[a, ip, it, r] = out["snr"], out["lambda2"]
+            for s, solver in enumerate(solvers):
+                e, d, c, pos = out[solver]
+                error[a, s, ip, it, r] = e
+                dispersion[a, s, ip, it, r] = d
+                correlation[a, s, ip, it, r] = c
+                position[a, s, ip, it, r] = pos
 
     settings = dict(n_realisations=R, amplitude_Am=amplitude, seed=seed,
                     sensor_physics=sensor_physics, noise_cov=noise_cov,
@@ -532,7 +623,11 @@ def localise_on_recordings(arrays, head, sources, probes, *, n_trials=(4, 16, 64
                     sfreq_Hz=sfreq, h_freq_Hz=h_freq, soa_s=soa, jitter_s=jitter,
                     latency_s=latency, width_s=width, tmin_s=tmin, tmax_s=tmax,
                     response_window_s=list(window), loose=loose, depth=depth,
-                    lcmv_reg=lcmv_reg, lcmv="pick_ori vector, weight_norm unit-noise-gain, "
+                    lcmv_reg=lcmv_reg,
+                    dipole_conductor=("sphere fitted to the inner skull"
+                                      if dipole_conductor == "sphere" and head.bem is not None
+                                      else head.conductor.name),
+                    lcmv="pick_ori vector, weight_norm unit-noise-gain, "
                     f"reduce_rank {sphere_head}",
                     snr="sqrt of the whitened GFP (sum of squares / rank) averaged over "
                     "the response window; lambda2 = 1/snr^2",
@@ -542,6 +637,47 @@ def localise_on_recordings(arrays, head, sources, probes, *, n_trials=(4, 16, 64
                     simulate_kwargs=sorted(simulate_kwargs))
     return _dataset(names, arrays, solvers, probes, n_trials, R, sources, head, orientations,
                     error, dispersion, correlation, position, snr, lambda2, seeds, settings)
+
+
+def _recordings(tasks, job):
+    """Simulate and solve the recordings ``tasks`` (array, probe, realisation indices):
+    [((a, ip, r), [_solve output per trial count])]. One worker's share with n_jobs > 1."""
+    j = job
+    out = []
+    for a, ip, r in tasks:
+        name = j["names"][a]
+        array, fwd, act = j["arrays"][name], j["fwds"][name], j["acts"][ip]
+        probe = j["probes"][ip]
+        n_max = j["n_trials"][-1]
+        raw = _record(array, j["head"], j["sources"], act, j["envs"][name],
+                      j["sensor_physics"], int(j["seeds"][ip, r]), j["recordings_dir"],
+                      name, probe, r, j["simulate_kwargs"])
+        if j["h_freq"] is not None:
+            raw.filter(None, j["h_freq"], verbose=False)
+        epochs = mne.Epochs(raw, act.events, tmin=j["tmin"], tmax=j["tmax"],
+                            baseline=(None, 0), preload=True, reject=None, flat=None,
+                            verbose=False)
+        if len(epochs) != n_max:
+            raise RuntimeError(f"{len(epochs)} epochs of {n_max} survived")
+        er_cov = None
+        if j["noise_cov"] == "empty_room":
+            er_cov = _empty_room_cov(array, j["head"], j["sources"], j["envs"][name],
+                                     j["sensor_physics"], j["sfreq"],
+                                     j["empty_room_duration"], j["h_freq"], j["cov_method"],
+                                     _empty_room_seed(j["seed"], probe, r),
+                                     j["simulate_kwargs"])
+        truth = qs.activity.n100m(epochs.times, j["amplitude"], j["latency"], j["width"])
+        inv = None  # an empty-room covariance serves every trial count
+        if er_cov is not None and any(s in _MINIMUM_NORM for s in j["solvers"]):
+            inv = mne.minimum_norm.make_inverse_operator(
+                epochs.info, fwd, er_cov, loose=j["loose"], depth=j["depth"], verbose=False)
+        out.append(((a, ip, r), [
+            _solve(epochs[:n], fwd, j["sources"], probe, j["orientations"][ip], truth,
+                   j["solvers"], er_cov, j["cov_method"], j["window"], j["latency"],
+                   j["loose"], j["depth"], j["lcmv_reg"], j["sphere_head"], j["dip_model"],
+                   j["head"].sphere_origin, inv)
+            for n in j["n_trials"]]))
+    return out
 
 
 def _record(array, head, sources, act, environment, sensor_physics, rec_seed, directory,
@@ -566,8 +702,9 @@ def _empty_room_cov(array, head, sources, environment, sensor_physics, sfreq, du
 
 
 def _solve(epochs, fwd, sources, probe, ori, truth, solvers, er_cov, cov_method, window,
-           latency, loose, depth, lcmv_reg, sphere_head, dip_model, origin):
-    """All solvers on the first-n epochs: {solver: (error, dispersion, corr, position)}."""
+           latency, loose, depth, lcmv_reg, sphere_head, dip_model, origin, inv=None):
+    """All solvers on the first-n epochs: {solver: (error, dispersion, corr, position)}.
+    ``inv``: the inverse operator of ``er_cov`` when the caller has made it already."""
     positions = sources.positions
     if er_cov is None:
         noise_cov = mne.compute_covariance(epochs, tmax=0.0, method=cov_method,
@@ -580,9 +717,10 @@ def _solve(epochs, fwd, sources, probe, ori, truth, solvers, er_cov, cov_method,
     lam2 = 1.0 / snr**2
     out = {"snr": snr, "lambda2": lam2}
     if any(s in _MINIMUM_NORM for s in solvers):
-        inv = mne.minimum_norm.make_inverse_operator(evoked.info, fwd, noise_cov,
-                                                     loose=loose, depth=depth,
-                                                     verbose=False)
+        if inv is None:
+            inv = mne.minimum_norm.make_inverse_operator(evoked.info, fwd, noise_cov,
+                                                         loose=loose, depth=depth,
+                                                         verbose=False)
         fixed = inv["source_ori"] == mne.io.constants.FIFF.FIFFV_MNE_FIXED_ORI
         for solver in solvers:
             if solver not in _MINIMUM_NORM:

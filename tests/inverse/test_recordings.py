@@ -236,6 +236,117 @@ def test_empty_room_and_room(setup):
     assert json.loads(ds.attrs["settings"])["environments"]["opm"].startswith("opm_two_layer")
 
 
+def test_forwards_are_used_as_given(setup, monkeypatch):
+    """A caller's forward gives the same numbers as the one computed inside, and no
+    forward is computed when every array has one."""
+    head, src, probe, array = setup
+    kw = dict(n_trials=8, n_realisations=1, solvers=("MNE", "LCMV"), seed=5,
+              cov_method="empirical", sfreq=500.0)
+    ref = localise_on_recordings({"opm": array}, head, src, [probe], **kw)
+    fwd = qs.make_forward(array, head, src)
+
+    def no_forward(*args, **kwargs):
+        raise AssertionError("make_forward called although a forward was given")
+
+    monkeypatch.setattr(qs, "make_forward", no_forward)
+    ds = localise_on_recordings({"opm": array}, head, src, [probe], forwards={"opm": fwd},
+                                **kw)
+    for v in ("error", "dispersion", "correlation", "snr"):
+        np.testing.assert_array_equal(ds[v].values, ref[v].values)
+
+
+def test_forwards_must_match(setup):
+    """A forward of other channels or other sources is refused, naming the array."""
+    head, src, probe, array = setup
+    small = qs.arrays.opm_on_scalp(head, 8, "radial", sensor="kernel_flux")
+    other_src = qs.sources.volume(head, 0.03)
+    for fwd, match in ((qs.make_forward(small, head, src), "channels"),
+                       (qs.make_forward(array, head, other_src), "source positions")):
+        with pytest.raises(ValueError, match=rf"forwards\['opm'\].*{match}"):
+            localise_on_recordings({"opm": array}, head, src, [probe],
+                                   forwards={"opm": fwd}, n_realisations=1)
+
+
+def test_dipole_in_fitted_sphere_matches_mne(tmp_path):
+    """``dipole_conductor="sphere"`` on a BEM head: the fitted position equals
+    ``mne.fit_dipole`` in MNE's single-shell sphere at the head's fitted inner-skull
+    sphere, run here on the same FIF recording (to the fit's tolerance)."""
+    head = qs.Head.fsaverage(ico=3)
+    src = qs.sources.cortex(head, "ico3")
+    probe = int(np.argmax(src.positions[:, 2]))
+    array = qs.arrays.opm_on_scalp(head, 32, "radial", sensor="kernel_flux")
+    n = 16
+    ds = localise_on_recordings({"opm": array}, head, src, [probe], n_trials=n,
+                                n_realisations=1, solvers=("dipole",), seed=2,
+                                cov_method="empirical", sfreq=500.0,
+                                dipole_conductor="sphere", recordings_dir=tmp_path)
+    settings = json.loads(ds.attrs["settings"])
+    assert settings["dipole_conductor"] == "sphere fitted to the inner skull"
+    raw = mne.io.read_raw_fif(recording_fname(tmp_path, "opm", probe, 0), preload=True,
+                              verbose=False)
+    raw.filter(None, H_FREQ, verbose=False)
+    events, _ = mne.events_from_annotations(raw, verbose=False)
+    epochs = mne.Epochs(raw, events, tmin=TMIN, tmax=TMAX, baseline=(None, 0),
+                        preload=True, verbose=False)[:n]
+    cov = mne.compute_covariance(epochs, tmax=0.0, method="empirical", verbose=False)
+    evoked = epochs.average()
+    t = evoked.times[int(np.argmin(np.abs(evoked.times - LATENCY)))]
+    sphere = mne.make_sphere_model(r0=head.sphere_origin,
+                                   head_radius=head.sphere_radius / 0.9, verbose=False)
+    assert sphere["layers"][0]["rad"] == pytest.approx(head.sphere_radius, rel=1e-12)
+    dip, _ = mne.fit_dipole(evoked.copy().crop(t, t), cov, sphere, verbose=False)
+    ours = ds.position.sel(array="opm", solver="dipole").values.reshape(3)
+    np.testing.assert_allclose(ours, dip.pos[0], rtol=0, atol=1e-6)
+    err = np.linalg.norm(dip.pos[0] - src.positions[probe])
+    assert ds.error.item() == pytest.approx(err, abs=1e-9)
+
+
+def test_empty_room_inverse_made_once(setup, monkeypatch):
+    """With an empty-room covariance the inverse operator is made once per recording
+    and serves every trial count, with the numbers of one made per trial count."""
+    head, src, probe, array = setup
+    import inverse.recordings as rec
+
+    kw = dict(n_trials=(8, 16), n_realisations=1, solvers=("MNE", "eLORETA"), seed=4,
+              noise_cov="empty_room", empty_room_duration=5.0, cov_method="empirical",
+              sfreq=500.0)
+    calls = []
+    make = mne.minimum_norm.make_inverse_operator
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return make(*args, **kwargs)
+
+    monkeypatch.setattr(mne.minimum_norm, "make_inverse_operator", counted)
+    ds = localise_on_recordings({"opm": array}, head, src, [probe], **kw)
+    assert len(calls) == 1
+    solve = rec._solve
+    monkeypatch.setattr(rec, "_solve", lambda *a: solve(*a[:-1], None))  # one per count
+    ref = localise_on_recordings({"opm": array}, head, src, [probe], **kw)
+    assert len(calls) == 1 + 1 + 2  # the shared one (unused now) and one per count
+    for v in ("error", "dispersion", "correlation", "snr"):
+        np.testing.assert_array_equal(ds[v].values, ref[v].values)
+
+
+def test_workers_give_the_same_numbers(setup):
+    """n_jobs=2 (two loky workers, each recording whole in one worker from its seed)
+    gives the numbers of the serial run."""
+    head, src, probe, array = setup
+    arrays = {"opm": array, "noisy": array.replace(noise=np.full(array.n_channels, 60e-15))}
+    kw = dict(n_trials=(4, 8), n_realisations=2, solvers=("MNE", "eLORETA", "LCMV",
+                                                            "dipole"),
+              seed=6, cov_method="empirical", sfreq=500.0)
+    ref = localise_on_recordings(arrays, head, src, [probe], **kw)
+    ds = localise_on_recordings(arrays, head, src, [probe], n_jobs=2, **kw)
+    # BLAS thread counts differ between the processes: rounding only
+    for v in ("snr", "lambda2", "correlation", "dispersion"):
+        np.testing.assert_allclose(ds[v].values, ref[v].values, rtol=1e-9, atol=0)
+    det = ds.error.solver != "dipole"
+    np.testing.assert_array_equal(ds.error.where(det).values, ref.error.where(det).values)
+    np.testing.assert_allclose(ds.error.sel(solver="dipole").values,
+                               ref.error.sel(solver="dipole").values, rtol=0, atol=1e-6)
+
+
 # ------------------------------------------------------------------ bad input
 @pytest.mark.parametrize("kwargs, exc, match", [
     (dict(solvers=("MNE", "beamformer")), ValueError, "solvers"),
@@ -258,6 +369,11 @@ def test_empty_room_and_room(setup):
     (dict(soa=0.4), ValueError, "soa"),
     (dict(amplitude=-1e-9), ValueError, "amplitude"),
     (dict(simulate_kwargs={"seed": 3}), ValueError, "simulate_kwargs"),
+    (dict(forwards={"nope": None}), ValueError, "forwards"),
+    (dict(forwards=[1]), TypeError, "forwards"),
+    (dict(forwards={"opm": 3}), TypeError, r"forwards\['opm'\]"),
+    (dict(dipole_conductor="bem"), ValueError, "dipole_conductor"),
+    (dict(n_jobs=0), ValueError, "n_jobs"),
 ])
 def test_bad_input(setup, tmp_path, kwargs, exc, match):
     head, src, probe, array = setup
