@@ -137,6 +137,15 @@ ARRAY_NAMES = ("opm", "nv", "neuromag306", "ctf275")
 """Array names :func:`localise_on_recordings` builds itself (64 radial QuSpin Gen-2
 OPMs, 64 NV flux-concentrator magnetometers on the same lattice, the SQUID helmets)."""
 
+RANK = "info"
+"""The data rank every MNE call is told (``rank=`` of ``compute_covariance``,
+``make_inverse_operator``, ``make_lcmv``, ``fit_dipole``, ``compute_whitener``): the
+simulated channels carry no projector and no SSS, so the data are full rank. MNE's
+default (``None``: estimated from the scaled data) fails when the room's interference
+spans ten orders of magnitude in the eigenvalues: on Neuromag 306 in a conventional
+shielded room it estimated 244 of 306 and the whitener became unstable (results then
+changed with the number of BLAS threads)."""
+
 COV_METHODS = ("shrunk", "empirical", "ledoit_wolf", "oas", "diagonal_fixed")
 NOISE_COVS = ("baseline", "empty_room")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -265,6 +274,44 @@ def _check_forwards(forwards, arrays, sources):
     return dict(forwards)
 
 
+def _check_physics(sensor_physics, names):
+    """dict name -> bool from a bool or a dict (missing names: True)."""
+    if isinstance(sensor_physics, bool):
+        return {n: sensor_physics for n in names}
+    if not isinstance(sensor_physics, dict):
+        raise TypeError(f"sensor_physics must be a bool or a dict of array name -> bool, "
+                        f"got {sensor_physics!r}")
+    unknown = [k for k in sensor_physics if k not in names]
+    if unknown:
+        raise ValueError(f"sensor_physics has keys {unknown} that are not arrays; the "
+                         f"arrays are {list(names)}")
+    for k, v in sensor_physics.items():
+        validate_type(v, bool, f"sensor_physics[{k!r}]")
+    return {n: sensor_physics.get(n, True) for n in names}
+
+
+def _check_coregistration(coregistration, arrays):
+    """dict name -> the believed SensorArray."""
+    from .coregistration import misregistered
+
+    if coregistration is None:
+        return {}
+    if not isinstance(coregistration, dict):
+        raise TypeError(f"coregistration must be a dict of array name -> 4 x 4 transform, "
+                        f"got {type(coregistration).__name__}")
+    unknown = [k for k in coregistration if k not in arrays]
+    if unknown:
+        raise ValueError(f"coregistration has keys {unknown} that are not arrays; the "
+                         f"arrays are {list(arrays)}")
+    out = {}
+    for name, t in coregistration.items():
+        try:
+            out[name] = misregistered(arrays[name], t)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"coregistration[{name!r}]: {err}") from None
+    return out
+
+
 def _check_loose(loose):
     if loose == "auto":
         return loose
@@ -376,7 +423,8 @@ def whitened_snr(evoked, noise_cov, window) -> float:
     (as ``mne.cov.whiten_evoked``), power ``sum over channels / rank`` (as
     ``mne.viz.plot_evoked_white``), averaged over the samples in ``window``.
     """
-    W, ch_names, rank = mne.cov.compute_whitener(noise_cov, evoked.info, return_rank=True,
+    W, ch_names, rank = mne.cov.compute_whitener(noise_cov, evoked.info, rank=RANK,
+                                                 return_rank=True,
                                                  verbose=False)
     sel = (evoked.times >= window[0] - 1e-9) & (evoked.times <= window[1] + 1e-9)
     rows = [evoked.ch_names.index(c) for c in ch_names]
@@ -393,7 +441,8 @@ def localise_on_recordings(arrays, head, sources, probes, *, n_trials=(4, 16, 64
                            jitter=0.05, latency=0.1, width=0.02, tmin=-0.2, tmax=0.3,
                            loose="auto", depth=0.8, lcmv_reg=0.05, recordings_dir=None,
                            simulate_kwargs=None, forwards=None,
-                           dipole_conductor="head", n_jobs=1) -> xr.Dataset:
+                           dipole_conductor="head", n_jobs=1,
+                           coregistration=None) -> xr.Dataset:
     """Localise a probe source on simulated recordings of each array, with MNE's solvers.
 
     See the module docstring for the method. Every input is checked before anything is
@@ -425,9 +474,9 @@ def localise_on_recordings(arrays, head, sources, probes, *, n_trials=(4, 16, 64
     seed : int
         >= 0. Seeds the paradigm's timing (``qsense.activity.evoked``) and every
         recording (:func:`recording_seed`).
-    sensor_physics : bool
+    sensor_physics : bool or dict of str -> bool
         Passed to ``simulate_raw`` (False: ideal sensors, much faster for Bloch-model
-        OPMs).
+        OPMs); a dict sets it per array (missing names: True).
     noise_cov : {"baseline", "empty_room"}
         Where the noise covariance comes from (see the module docstring).
     cov_method : str
@@ -479,6 +528,13 @@ def localise_on_recordings(arrays, head, sources, probes, *, n_trials=(4, 16, 64
         8x faster, with a model error that the BEM fit does not have (recorded in the
         settings).
 
+    coregistration : dict of str -> array_like (4, 4), optional
+        Co-registration error by array name (keyword only): a rigid head-frame transform
+        ``E`` (:func:`inverse.coregistration.coregistration_error`). The recordings are
+        simulated with the true sensor positions and analysed with the believed ones,
+        ``E`` applied to the array's device-to-head transform: the forward (unless
+        ``forwards`` gives it: it must then be the believed array's) and the data's
+        ``info["dev_head_t"]`` (which the dipole fit uses).
     n_jobs : int
         Worker processes (keyword only; joblib's ``loky`` backend, which limits each
         worker's BLAS threads to its share of the cores). The recordings (array x probe x
@@ -514,7 +570,7 @@ def localise_on_recordings(arrays, head, sources, probes, *, n_trials=(4, 16, 64
                              unit="A m")
     envs = _check_environments(environments, names)
     seed = check_int("seed", seed, low=0)
-    validate_type(sensor_physics, bool, "sensor_physics")
+    sensor_physics = _check_physics(sensor_physics, names)
     if noise_cov not in NOISE_COVS:
         raise ValueError(f"noise_cov={noise_cov!r} is not allowed; use one of {NOISE_COVS}")
     if cov_method not in COV_METHODS:
@@ -564,6 +620,7 @@ def localise_on_recordings(arrays, head, sources, probes, *, n_trials=(4, 16, 64
                          "'head' or 'sphere'")
     n_jobs = check_int("n_jobs", n_jobs, low=1, high=1024)
     forwards = _check_forwards(forwards, arrays, sources)
+    believed = _check_coregistration(coregistration, arrays)
     window = (latency - 2.5 * width, latency + 2.5 * width)
     window = (max(window[0], 0.0), min(window[1], tmax))
     sphere_head = head.conductor.name == "sphere"
@@ -580,7 +637,8 @@ def localise_on_recordings(arrays, head, sources, probes, *, n_trials=(4, 16, 64
     seeds = np.array([[recording_seed(seed, p, r) for r in range(R)] for p in probes])
 
     fwds = {name: (forwards[name] if name in forwards
-                   else qs.make_forward(arrays[name], head, sources)) for name in names}
+                   else qs.make_forward(believed.get(name, arrays[name]), head, sources))
+            for name in names}
     acts = [qs.activity.evoked(sources, [probe], n_trials=n_trials[-1], sfreq=sfreq, soa=soa,
                                jitter=jitter, amplitude=amplitude, latency=latency,
                                width=width, prestim=-tmin + 0.3,
@@ -595,7 +653,8 @@ def localise_on_recordings(arrays, head, sources, probes, *, n_trials=(4, 16, 64
                empty_room_duration=empty_room_duration, cov_method=cov_method, seed=seed,
                amplitude=amplitude, latency=latency, width=width, solvers=solvers,
                loose=loose, depth=depth, window=window, lcmv_reg=lcmv_reg,
-               sphere_head=sphere_head, dip_model=dip_model)
+               sphere_head=sphere_head, dip_model=dip_model,
+               believed={n: b.dev_head_t for n, b in believed.items()})
     # recordings ordered probe, realisation, array; dealt round-robin to the workers
     tasks = [(a, ip, r) for ip in range(P) for r in range(R) for a in range(A)]
     if n_jobs == 1 or len(tasks) == 1:
@@ -618,7 +677,13 @@ def localise_on_recordings(arrays, head, sources, probes, *, n_trials=(4, 16, 64
                 position[a, s, ip, it, r] = pos
 
     settings = dict(n_realisations=R, amplitude_Am=amplitude, seed=seed,
-                    sensor_physics=sensor_physics, noise_cov=noise_cov,
+                    sensor_physics=(sensor_physics[names[0]]
+                                    if len(set(sensor_physics.values())) == 1
+                                    else sensor_physics), noise_cov=noise_cov,
+                    coregistration_rms_m={
+                        n: float(np.sqrt(np.mean(np.sum(
+                            (b.positions - arrays[n].positions) ** 2, axis=1))))
+                        for n, b in believed.items()},
                     cov_method=cov_method, empty_room_duration_s=empty_room_duration,
                     sfreq_Hz=sfreq, h_freq_Hz=h_freq, soa_s=soa, jitter_s=jitter,
                     latency_s=latency, width_s=width, tmin_s=tmin, tmax_s=tmax,
@@ -650,10 +715,14 @@ def _recordings(tasks, job):
         probe = j["probes"][ip]
         n_max = j["n_trials"][-1]
         raw = _record(array, j["head"], j["sources"], act, j["envs"][name],
-                      j["sensor_physics"], int(j["seeds"][ip, r]), j["recordings_dir"],
+                      j["sensor_physics"][name], int(j["seeds"][ip, r]), j["recordings_dir"],
                       name, probe, r, j["simulate_kwargs"])
         if j["h_freq"] is not None:
             raw.filter(None, j["h_freq"], verbose=False)
+        if name in j["believed"]:  # analysed where the analysis believes the sensors are
+            with raw.info._unlock():
+                raw.info["dev_head_t"] = mne.transforms.Transform(
+                    "meg", "head", np.asarray(j["believed"][name], float))
         epochs = mne.Epochs(raw, act.events, tmin=j["tmin"], tmax=j["tmax"],
                             baseline=(None, 0), preload=True, reject=None, flat=None,
                             verbose=False)
@@ -662,7 +731,7 @@ def _recordings(tasks, job):
         er_cov = None
         if j["noise_cov"] == "empty_room":
             er_cov = _empty_room_cov(array, j["head"], j["sources"], j["envs"][name],
-                                     j["sensor_physics"], j["sfreq"],
+                                     j["sensor_physics"][name], j["sfreq"],
                                      j["empty_room_duration"], j["h_freq"], j["cov_method"],
                                      _empty_room_seed(j["seed"], probe, r),
                                      j["simulate_kwargs"])
@@ -698,7 +767,7 @@ def _empty_room_cov(array, head, sources, environment, sensor_physics, sfreq, du
                           sfreq=sfreq, **kw).load_data()
     if h_freq is not None:
         raw.filter(None, h_freq, verbose=False)
-    return mne.compute_raw_covariance(raw, method=cov_method, verbose=False)
+    return mne.compute_raw_covariance(raw, method=cov_method, rank=RANK, verbose=False)
 
 
 def _solve(epochs, fwd, sources, probe, ori, truth, solvers, er_cov, cov_method, window,
@@ -707,7 +776,7 @@ def _solve(epochs, fwd, sources, probe, ori, truth, solvers, er_cov, cov_method,
     ``inv``: the inverse operator of ``er_cov`` when the caller has made it already."""
     positions = sources.positions
     if er_cov is None:
-        noise_cov = mne.compute_covariance(epochs, tmax=0.0, method=cov_method,
+        noise_cov = mne.compute_covariance(epochs, tmax=0.0, method=cov_method, rank=RANK,
                                            verbose=False)
     else:
         noise_cov = er_cov
@@ -720,7 +789,7 @@ def _solve(epochs, fwd, sources, probe, ori, truth, solvers, er_cov, cov_method,
         if inv is None:
             inv = mne.minimum_norm.make_inverse_operator(evoked.info, fwd, noise_cov,
                                                          loose=loose, depth=depth,
-                                                         verbose=False)
+                                                         rank=RANK, verbose=False)
         fixed = inv["source_ori"] == mne.io.constants.FIFF.FIFFV_MNE_FIXED_ORI
         for solver in solvers:
             if solver not in _MINIMUM_NORM:
@@ -731,18 +800,19 @@ def _solve(epochs, fwd, sources, probe, ori, truth, solvers, er_cov, cov_method,
             out[solver] = _score(stc, sources, probe, ori, truth, it, positions)
     if "LCMV" in solvers:
         data_cov = mne.compute_covariance(epochs, tmin=window[0], tmax=window[1],
-                                          method=cov_method, verbose=False)
+                                          method=cov_method, rank=RANK, verbose=False)
         filters = mne.beamformer.make_lcmv(evoked.info, fwd, data_cov, reg=lcmv_reg,
                                            noise_cov=noise_cov, pick_ori="vector",
                                            weight_norm="unit-noise-gain",
-                                           reduce_rank=sphere_head, verbose=False)
+                                           reduce_rank=sphere_head, rank=RANK,
+                                           verbose=False)
         stc = mne.beamformer.apply_lcmv(evoked, filters, verbose=False)
         out["LCMV"] = _score(stc, sources, probe, ori, truth, it, positions)
     if "dipole" in solvers:
         bem, trans = dip_model
         t = evoked.times[it]
         dip, _ = mne.fit_dipole(evoked.copy().crop(t, t), noise_cov, bem, trans=trans,
-                                verbose=False)
+                                rank=RANK, verbose=False)
         pos = dip.pos[0]
         course = _fixed_dipole_course(evoked, noise_cov, bem, trans, pos, dip.ori[0],
                                       origin)
@@ -761,7 +831,7 @@ def _fixed_dipole_course(evoked, noise_cov, bem, trans, pos, ori, origin):
         p = origin + r * (1 - step * 5e-4 / np.linalg.norm(r))
         try:
             fixed, _ = mne.fit_dipole(evoked, noise_cov, bem, trans=trans, pos=p, ori=ori,
-                                      verbose=False)
+                                      rank=RANK, verbose=False)
             return fixed.data[0]
         except ValueError as err:
             if "outside" not in str(err):

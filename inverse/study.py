@@ -52,6 +52,7 @@ T/(m sqrt(Hz))), NaN where an array has no such channels.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import numbers
 import os
 import threading
@@ -73,7 +74,7 @@ from .rejection import TYPICAL_ROOM, interference_rejection
 __all__ = ["compare", "plan", "select_source", "probe_sources", "Stages", "ARRAY_NAMES",
            "SPACINGS", "BEM_ICOS", "N_OPM_RANGE", "BANDWIDTH_RANGE", "MOMENT_RANGE",
            "LAMBDA2_RANGE", "SOLVERS", "ROOM_CHOICES", "N_PROBES_RANGE", "N_TRIALS_RANGE",
-           "N_REALISATIONS_RANGE", "CURVES"]
+           "N_REALISATIONS_RANGE", "CURVES", "DIPOLE_CONDUCTORS", "DEFAULT_SOLVERS"]
 
 ARRAY_NAMES = ("opm", "nv", "neuromag306", "ctf275")
 SPACINGS = ("ico2", "ico3", "ico4")
@@ -87,6 +88,8 @@ N_TRIALS_RANGE = (1, 10_000)  # trials averaged
 N_REALISATIONS_RANGE = (1, 1000)  # noise realisations per array and probe
 ROOM_CHOICES = ("typical", "none")  # or a room name: every array in that room
 CURVES = ("quick", "full", "none")  # sizes of the fair-comparison curves
+DIPOLE_CONDUCTORS = ("sphere", "head")
+DEFAULT_SOLVERS = ("MNE", "dSPM", "sLORETA", "LCMV", "dipole")  # of the noisy view
 _LABELS = {"opm": "on-scalp OPMs", "nv": "NV magnetometers", "neuromag306": "Neuromag 306",
            "ctf275": "CTF 275"}
 _N_SOURCES = {"ico2": 324, "ico3": 1284, "ico4": 5124}
@@ -132,15 +135,17 @@ _COMPILE = {"lead field": 1.0, "bounds": 1.5}  # cold JAX cache: per array, once
 _POINTS = {"opm": 24, "nv": 1, "neuromag306": 4896 / 306, "ctf275": 3836 / 274}
 # integration points per channel ("accurate"; the OPM and NV presets' values)
 _BOUND_PER_POINT_SOURCE = 1e-6  # s, BEM bound with its nonlinearity check (2 cores)
-_REC_SECONDS = {"opm": 1.5, "nv": 1.5, "neuromag306": 4.0, "ctf275": 4.0}
-# per recording of a probe, all solvers, at two trial counts
+_REC_SECONDS = {"opm": 2.0, "nv": 1.3, "neuromag306": 2.5, "ctf275": 2.5}
+# per recording and trial count (simulation shared), the default solvers, one BLAS thread
+_WORKER_START = 8.0  # spawning the worker: imports, the kernels (compiled or cached)
 _REJECTION_COST = {"opm": 1.0, "nv": 1.0, "neuromag306": 4.0, "ctf275": 4.0}
 _CURVES_COST = {"quick": 10.0, "full": 40.0, "none": 0.0}
 _IIVANAINEN_COST = 5.0
 
 
 def plan(*, spacing="ico3", arrays=ARRAY_NAMES, n_opm=64, bem_ico=None, head=None,
-         recordings=True, n_probes=4, n_trials=(16, 64), n_realisations=2, solvers=SOLVERS,
+         recordings=True, n_probes=4, n_trials=(16, 64), n_realisations=1,
+         solvers=DEFAULT_SOLVERS,
          rejection=True, curves="quick", iivanainen=True):
     """The stages of :func:`compare` and their estimated durations.
 
@@ -193,12 +198,6 @@ solvers, rejection, curves, iivanainen
                     + (compiling if k == 0 else ""),
                     0.2 + _BOUND_PER_POINT_SOURCE * points * n_src
                     + (_COMPILE["bounds"] if cold and k == 0 else 0.0)))
-    if recordings:
-        n_solve = len(arrays) * n_probes * n_realisations
-        per = sum(_REC_SECONDS.get(a, 1.0) for a in arrays) / max(len(arrays), 1)
-        out.append(("recordings", f"localisation on {n_solve} simulated recordings "
-                    f"({len(tuple(solvers))} solvers, {len(tuple(n_trials))} trial counts)",
-                    n_solve * per * (0.4 + 0.3 * len(tuple(n_trials)))))
     if rejection:
         out.append(("rejection", "interference suppression (HFC, SSS)",
                     sum(_REJECTION_COST.get(a, 1.0) for a in arrays)))
@@ -207,6 +206,15 @@ solvers, rejection, curves, iivanainen
                     f"({curves})", _CURVES_COST[curves]))
     if iivanainen:
         out.append(("iivanainen", "Iivanainen et al. 2017 comparison", _IIVANAINEN_COST))
+    if recordings:  # in a worker process since the lead fields: what is left of it
+        n_solve = len(arrays) * n_probes * n_realisations
+        cost = _WORKER_START + sum(_REC_SECONDS.get(a, 1.0) * n_probes * n_realisations
+                                   * (0.5 + 0.5 * len(tuple(n_trials))) for a in arrays)
+        since = sum(t for k, _, t in out[[k for k, _, _ in out].index(
+            next(k for k, _, _ in out if k.startswith("bounds"))):])
+        out.append(("recordings", f"localisation on {n_solve} simulated recordings "
+                    f"({len(tuple(solvers))} solvers, {len(tuple(n_trials))} trial counts; "
+                    "in a worker process)", max(1.0, cost - since)))
     return out
 
 
@@ -274,14 +282,26 @@ def _check_rooms(rooms):
     return rooms
 
 
-def _environments(rooms, built, names):
-    """The room of each array, as a preset name (``qsense.Environment.preset``: its
-    interferers, power line, shield noise, remnant field and head movement), or None (a
-    perfect room: sensor noise only)."""
+def _environments(rooms, built, names, sfreq=None):
+    """The room of each array: its preset environment (``qsense.Environment.preset``:
+    interferers, power line, shield noise, remnant field, head movement), or None (a
+    perfect room: sensor noise only). With ``sfreq``, the power-line harmonics at or
+    above the Nyquist frequency are left out (a recording at that rate cannot hold them;
+    the recordings' low-pass removes them anyway)."""
     if rooms == "none":
         return {n: None for n in names}
-    return {n: TYPICAL_ROOM[built[n].head_mounted] if rooms == "typical" else rooms
-            for n in names}
+    out = {}
+    for n in names:
+        env = qs.Environment.preset(TYPICAL_ROOM[built[n].head_mounted] if rooms == "typical"
+                                    else rooms)
+        line = env.power_line
+        if sfreq is not None and line is not None:
+            keep = [k for k, h in enumerate(line.harmonics) if h * line.frequency < sfreq / 2]
+            env = env.replace(power_line=None if not keep else dataclasses.replace(
+                line, harmonics=tuple(line.harmonics[k] for k in keep),
+                amplitudes=tuple(line.amplitudes[k] for k in keep)))
+        out[n] = env
+    return out
 
 
 def _check_presets(arrays, opm_sensor, nv_sensor):
@@ -389,9 +409,10 @@ def compare(*, spacing: str = "ico3", arrays=ARRAY_NAMES, n_opm: int = 64,
             bandwidth: float = 1.0, moment: float = 20e-9, lambda2: float = 1 / 9,
             bem_ico: int | None = None, head: qs.Head | None = None,
             progress=False, recordings: bool = True, n_probes: int = 4,
-            n_trials=(16, 64), n_realisations: int = 2, solvers=SOLVERS,
+            n_trials=(16, 64), n_realisations: int = 1, solvers=DEFAULT_SOLVERS,
             rooms: str = "typical", rejection: bool = True, seed: int = 0,
-            curves: str = "quick", iivanainen: bool = True) -> xr.Dataset:
+            curves: str = "quick", iivanainen: bool = True, coreg_error: float = 0.003,
+            dipole_conductor: str = "sphere", workers: int = 1) -> xr.Dataset:
     """Run the comparison study.
 
     Parameters
@@ -438,7 +459,8 @@ def compare(*, spacing: str = "ico3", arrays=ARRAY_NAMES, n_opm: int = 64,
         Noise realisations per array and probe (>= 1).
     solvers : sequence of str
         Solvers run on the recordings, from :data:`SOLVERS` ("MNE", "dSPM", "sLORETA",
-        "eLORETA", "LCMV", "dipole").
+        "eLORETA", "LCMV", "dipole"); default all but eLORETA (whose weights cost about
+        1 s per solve on 306 channels).
     rooms : str
         "typical" (default): each array in its typical room
         (:data:`inverse.rejection.TYPICAL_ROOM`: head-mounted arrays in a two-layer OPM
@@ -460,6 +482,19 @@ def compare(*, spacing: str = "ico3", arrays=ARRAY_NAMES, n_opm: int = 64,
         (``curve_count_*``, ``curve_floor_*``, ``curve_nv_*``). "quick": the reduced
         sizes of :data:`inverse.curves.QUICK` (no Cramer-Rao bounds); "full": the
         functions' defaults (4 counts x 3 axis sets, bounds on 16 sources).
+    coreg_error : float
+        Co-registration error of every array, m rms over its sensors (0 to 0.02; default
+        3 mm, an assumption: a few millimetres for digitised SQUID head coils and for
+        on-scalp helmets alike): the recordings are analysed with the sensors where the
+        analysis believes them (:mod:`inverse.coregistration`, seeded per array).
+    dipole_conductor : {"sphere", "head"}
+        Conductor of the dipole fits: "sphere" (default) MNE's sphere fitted to the inner
+        skull, as MEG users commonly fit (MNE's BEM fit is about 8 times slower without
+        numba); "head" the head's own (the BEM the recordings were simulated in).
+    workers : {0, 1}
+        1 (default): the recordings run in a worker process alongside the rest of the
+        study (about half the wall time on 2 cores); 0: in this process, after the rest.
+        The numbers are the same.
     iivanainen : bool
         Also reproduce Iivanainen et al. (2017)'s signal-power comparisons on this head
         (:func:`inverse.signal_power.iivanainen_comparison`): ``iivanainen_*``.
@@ -510,6 +545,14 @@ def compare(*, spacing: str = "ico3", arrays=ARRAY_NAMES, n_opm: int = 64,
     if curves not in CURVES:
         raise ValueError(f"curves must be one of {CURVES}, got {curves!r}")
     validate_type(iivanainen, bool, "iivanainen")
+    from .coregistration import COREG_RANGE
+
+    coreg_error = check_number("coreg_error", coreg_error, low=COREG_RANGE[0],
+                               high=COREG_RANGE[1], unit="m")
+    workers = check_int("workers", workers, low=0, high=1)
+    if dipole_conductor not in DIPOLE_CONDUCTORS:
+        raise ValueError(f"dipole_conductor must be one of {DIPOLE_CONDUCTORS}, got "
+                         f"{dipole_conductor!r}")
     progress = _check_progress(progress)
     stages = progress if isinstance(progress, Stages) else Stages(
         plan(spacing=spacing, arrays=arrays, n_opm=n_opm, bem_ico=bem_ico, head=head,
@@ -524,7 +567,10 @@ def compare(*, spacing: str = "ico3", arrays=ARRAY_NAMES, n_opm: int = 64,
                                                n_realisations=n_realisations,
                                                solvers=solvers, rooms=rooms,
                                                rejection=rejection, seed=seed,
-                                               curves=curves, iivanainen=iivanainen))
+                                               curves=curves, iivanainen=iivanainen,
+                                               coreg_error=coreg_error,
+                                               dipole_conductor=dipole_conductor,
+                                               workers=workers))
     except BaseException:
         if stages is not progress:
             stages.close(complete=False)
@@ -588,6 +634,19 @@ def _run(stages, spacing, arrays, n_opm, opm_sensor, nv_sensor, bandwidth, momen
             gain = np.einsum("csk,sk->cs", lf, src.normals)
             snr[a] = moment * np.linalg.norm(gain / std[:, None], axis=0)
             info_bits[a] = information_bits(gain, std**2, (1e-9) ** 2)[0]
+    job = (_RecordingsJob(head, src, built, fwds, arrays, moment, noisy)
+           if noisy["recordings"] else None)  # in a worker process, alongside the rest
+    try:
+        return _rest(stages, head, src, built, arrays, bandwidth, moment, noisy, seen, job,
+                     locals())
+    finally:
+        if job is not None:
+            job.close()
+
+
+def _rest(stages, head, src, built, arrays, bandwidth, moment, noisy, seen, job, v):
+    """The stages after the lead fields; ``v``: the locals of :func:`_run` so far."""
+    crb, localisable = v["crb"], v["localisable"]
     for a, name in enumerate(arrays):  # on the study's own conductor (BEM or sphere)
         with stages.stage(f"bounds {name}"):
             bound = dipole_localisation_bound(
@@ -596,14 +655,10 @@ def _run(stages, spacing, arrays, n_opm, opm_sensor, nv_sensor, bandwidth, momen
             localisable[a, seen] = bound["localisable"].values
             crb[a, seen] = bound["rms_localisable"].values
     rec = rej = None
-    if noisy["recordings"]:
-        with stages.stage("recordings"):
-            rec = _recordings(head, src, built, fwds, arrays, moment, noisy)
     if noisy["rejection"]:
         with stages.stage("rejection"):
             envs = _environments(noisy["rooms"], built, arrays)
-            probe = (int(rec["probe"].values[0]) if rec is not None
-                     else int(probe_sources(src, head, 1)[0]))
+            probe = int(probe_sources(src, head, noisy["n_probes"])[0])
             rej = interference_rejection({a: built[a] for a in arrays}, head, src, probe,
                                          environments=envs, duration=_REJECTION_SECONDS,
                                          amplitude=moment, seed=noisy["seed"])
@@ -617,7 +672,10 @@ def _run(stages, spacing, arrays, n_opm, opm_sensor, nv_sensor, bandwidth, momen
             from .signal_power import iivanainen_comparison
 
             iiv = iivanainen_comparison(head, src)
-    return _dataset(locals())
+    if job is not None:
+        with stages.stage("recordings"):
+            rec = job.result()
+    return _dataset({**v, **locals()})
 
 
 def _curves(head, src, built, bandwidth, moment, noisy):
@@ -668,20 +726,87 @@ def _iivanainen_variables(ds):
 
 _REJECTION_SECONDS = 5.0  # of simulated empty room per array
 _REC_H_FREQ = 40.0  # low-pass of the recordings before epoching, Hz (localise_on_recordings)
+_REC_SFREQ = 300.0  # sampling rate of the recordings, Hz: above twice the Bloch-model OPMs'
+# bandwidth (135 Hz); the NV readout's 1 kHz bandwidth would need 2 kHz, so NV sensors are
+# simulated without sensor physics (their lock-in is flat to 0.1 % below the 40 Hz low-pass)
+_REC_COV = "ledoit_wolf"  # noise covariance: closed-form shrinkage (Ledoit & Wolf 2004),
+# 3 s less per estimate on 306 channels than cross-validated "shrunk"
 _REC_ENBW = _REC_H_FREQ + max(0.25 * _REC_H_FREQ, 2.0) / 2
 # noise-equivalent bandwidth of MNE's default FIR low-pass (pass band to h_freq, transition
 # min(max(h_freq / 4, 2 Hz), ...) wide, -6 dB at its middle), Hz
 
 
-def _recordings(head, src, built, fwds, arrays, moment, noisy):
-    """The noisy-localisation part: ``localise_on_recordings`` on the probes, each array in
-    its room, with the BEM bound at the probes for each trial count."""
-    probes = probe_sources(src, head, noisy["n_probes"])
-    envs = _environments(noisy["rooms"], built, arrays)
-    rec = localise_on_recordings(
-        {a: built[a] for a in arrays}, head, src, probes, n_trials=noisy["n_trials"],
-        n_realisations=noisy["n_realisations"], solvers=noisy["solvers"], amplitude=moment,
-        environments=envs, seed=noisy["seed"], h_freq=_REC_H_FREQ)
+class _RecordingsJob:
+    """``localise_on_recordings`` for the study, started in a worker process (spawned: a
+    fresh interpreter, one BLAS thread) as soon as the lead fields are known, so that it
+    runs alongside the bounds, the suppression, the curves and the table on the other
+    core; :meth:`result` waits for it and adds the bound at the probes. The numbers are
+    those of the same call in this process (each recording is seeded on its own)."""
+
+    def __init__(self, head, src, built, fwds, arrays, moment, noisy):
+        from .coregistration import coregistration_error, misregistered
+
+        self.head, self.src, self.built, self.arrays = head, src, built, arrays
+        self.moment, self.noisy = moment, noisy
+        self.probes = probe_sources(src, head, noisy["n_probes"])
+        envs = _environments(noisy["rooms"], built, arrays, sfreq=_REC_SFREQ)
+        coreg, forwards = {}, {}
+        for a in arrays:
+            if noisy["coreg_error"] > 0:
+                coreg[a] = coregistration_error(built[a], noisy["coreg_error"],
+                                                seed=noisy["seed"], name=a)
+                forwards[a] = qs.make_forward(misregistered(built[a], coreg[a]), head, src)
+            else:
+                forwards[a] = fwds[a]
+        kwargs = dict(
+            arrays={a: built[a] for a in arrays}, head=head, sources=src, probes=self.probes,
+            n_trials=noisy["n_trials"], n_realisations=noisy["n_realisations"],
+            solvers=noisy["solvers"], amplitude=moment, environments=envs,
+            seed=noisy["seed"], h_freq=_REC_H_FREQ, sfreq=_REC_SFREQ, cov_method=_REC_COV,
+            dipole_conductor=noisy["dipole_conductor"],
+            sensor_physics={a: built[a].kind != "nv" for a in arrays}, forwards=forwards,
+            coregistration=coreg or None)
+        self.pool = self.future = self.value = None
+        if noisy["workers"] == 0:
+            self.value = _localise(kwargs, mne.get_config("MNE_LOGGING_LEVEL"))
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        self.future = self.pool.submit(_localise, kwargs, mne.get_config("MNE_LOGGING_LEVEL"))
+
+    def result(self) -> xr.Dataset:
+        rec = self.value if self.future is None else self.future.result()
+        return _with_probe_bounds(rec, self.head, self.src, self.built, self.arrays,
+                                  self.moment, self.noisy, self.probes)
+
+    def close(self):
+        """Stop the worker (at once when the study stops early)."""
+        if self.pool is None:
+            return
+        if self.future is not None and not self.future.done():
+            for proc in list(getattr(self.pool, "_processes", {}).values()):
+                proc.terminate()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool = None
+
+
+def _localise(kwargs, log_level):
+    """The worker's part: one BLAS thread; the covariance warning about few samples is
+    expected (shrinkage estimators are made for that case) and silenced."""
+    import warnings
+
+    mne.set_log_level(log_level or "ERROR")
+    with _blas_threads(1), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Too few samples",
+                                category=RuntimeWarning)
+        return localise_on_recordings(**kwargs)
+
+
+def _with_probe_bounds(rec, head, src, built, arrays, moment, noisy, probes):
+    """The recordings' dataset with the Cramer-Rao bound at the probes for each trial
+    count (white floors over the averaged evoked's bandwidth)."""
     ori = rec["probe_orientation"].values
     bound = np.full((len(arrays), len(probes), len(noisy["n_trials"])), np.nan)
     ok = np.zeros(bound.shape, bool)
@@ -768,7 +893,9 @@ def _dataset(v) -> xr.Dataset:
         data.update({k: (da.dims, da.values, da.attrs) for k, da in rec.data_vars.items()})
         coords.update({k: (c.dims, c.values, c.attrs) for k, c in rec.coords.items()
                        if k not in ("array", "solver")})
-        extra_attrs.update(n_probes=noisy["n_probes"], n_trials=list(noisy["n_trials"]),
+        extra_attrs.update(coreg_error_m=noisy["coreg_error"],
+                           dipole_conductor=noisy["dipole_conductor"],
+                           n_probes=noisy["n_probes"], n_trials=list(noisy["n_trials"]),
                            n_realisations=noisy["n_realisations"],
                            rec_settings=rec.attrs["settings"],
                            rec_crb="Cramer-Rao bound at the probe from the white floors "

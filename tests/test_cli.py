@@ -96,7 +96,8 @@ def tiny_study(fsaverage_sphere):
     """A real, small study dataset (fitted-sphere head, 8 OPMs) for the report."""
     from inverse.study import compare
 
-    return compare(spacing="ico2", arrays=("opm",), n_opm=8, head=fsaverage_sphere)
+    return compare(spacing="ico2", arrays=("opm",), n_opm=8, head=fsaverage_sphere,
+                   recordings=False, rejection=False, curves="none", iivanainen=False)
 
 
 @pytest.fixture

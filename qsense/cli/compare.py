@@ -101,6 +101,8 @@ def run_compare(args) -> int:
         ds = compare(**settings, opm_sensor=cfg["opm_sensor"], nv_sensor=cfg["nv_sensor"],
                      bandwidth=cfg["bandwidth"], moment=cfg["moment"],
                      lambda2=cfg["lambda2"], rooms=cfg["rooms"], seed=cfg["seed"],
+                     coreg_error=cfg["coreg_error"],
+                     dipole_conductor=cfg["dipole_conductor"],
                      progress=stages)
         run_id = write_outputs(ds, out, command=getattr(args, "command_line", None),
                                stages=stages)

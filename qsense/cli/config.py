@@ -29,6 +29,8 @@ from inverse.study import (
     BANDWIDTH_RANGE,
     BEM_ICOS,
     CURVES,
+    DEFAULT_SOLVERS,
+    DIPOLE_CONDUCTORS,
     LAMBDA2_RANGE,
     MOMENT_RANGE,
     N_OPM_RANGE,
@@ -43,13 +45,30 @@ from inverse.study import (
 from . import UsageError
 
 __all__ = ["Option", "SCHEMAS", "Settings", "add_options", "add_debug_flag", "load_config",
-           "resolve", "COMPARE_OUTPUTS", "QUICK"]
+           "resolve", "COMPARE_OUTPUTS", "QUICK", "FULL"]
 
 COMPARE_OUTPUTS = ("compare.nc", "report.html")
 TABLES = {"sweep": ("grid", "study")}  # tables a command's file holds beside [command],
 # read by the command itself (qsense.cli.sweep)
-QUICK = {"spacing": "ico2", "n_opm": 32, "bem_ico": 3, "n_probes": 2, "n_trials": (16,),
-         "n_realisations": 1}  # what --quick sets where the user set nothing
+QUICK = {"spacing": "ico2", "n_opm": 32, "bem_ico": 3, "recordings": False,
+         "rejection": False, "curves": "none", "iivanainen": False}
+# what --quick sets where the user set nothing: the noiseless view, in under 30 s
+FULL = {"spacing": "ico4", "n_probes": 16, "n_trials": (4, 16, 64, 256),
+        "n_realisations": 8, "solvers": SOLVERS, "dipole_conductor": "head",
+        "curves": "full"}  # what --full sets where the user set nothing
+
+def _preset_text(preset: dict) -> str:
+    """The flags a preset (``--quick``, ``--full``) sets, as the user would type them."""
+    out = []
+    for k, v in preset.items():
+        flag = k.replace("_", "-")
+        if isinstance(v, bool):
+            out.append(f"--{flag}" if v else f"--no-{flag}")
+        else:
+            out.append(f"--{flag} " + (",".join(map(str, v)) if isinstance(v, tuple)
+                                       else str(v)))
+    return ", ".join(out)
+
 
 # kind: (what a flag value must be, what a TOML value must be)
 _KINDS = {
@@ -379,10 +398,17 @@ SCHEMAS: dict[str, tuple[Option, ...]] = {
                "depth, both hemispheres)", low=N_PROBES_RANGE[0], high=N_PROBES_RANGE[1]),
         Option("n_trials", "ints", (16, 64), "trial counts averaged (nested: the first n "
                "epochs of one recording)", low=N_TRIALS_RANGE[0], high=N_TRIALS_RANGE[1]),
-        Option("n_realisations", "int", 2, "noise realisations per array and probe",
+        Option("n_realisations", "int", 1, "noise realisations per array and probe",
                low=N_REALISATIONS_RANGE[0], high=N_REALISATIONS_RANGE[1]),
-        Option("solvers", "names", SOLVERS, "solvers run on the recordings",
+        Option("solvers", "names", DEFAULT_SOLVERS, "solvers run on the recordings "
+               "(eLORETA costs about 1 s per solve on 306 channels)",
                choices=lambda: SOLVERS),
+        Option("coreg_error", "float", 0.003, "co-registration error of every array, m rms "
+               "over its sensors (the recordings are analysed where the analysis believes "
+               "the sensors are)", low=0.0, high=0.02),
+        Option("dipole_conductor", "str", "sphere", "conductor of the dipole fits: sphere "
+               "(fitted to the inner skull) or head (the BEM, about 8x slower)",
+               choices=lambda: DIPOLE_CONDUCTORS),
         Option("rooms", "str", "typical", "room of the recordings: typical (each array in "
                "its own: OPM/NV in a two-layer OPM room, SQUIDs in a conventional shielded "
                "room), a room name (every array in it), or none (sensor noise only)",
@@ -395,11 +421,12 @@ SCHEMAS: dict[str, tuple[Option, ...]] = {
                "full: with Cramer-Rao bounds; none)", choices=lambda: CURVES),
         Option("iivanainen", "bool", True, "reproduce Iivanainen et al. 2017's on-scalp vs "
                "SQUID signal-power comparison on this head"),
+        Option("full", "bool", False,
+               "the study a paper would report: " + _preset_text(FULL)
+               + ", each only where neither a flag nor the config file sets it; hours on "
+               "2 cores (the progress bar gives the estimate)"),
         Option("quick", "bool", False,
-               "a fast check: " + ", ".join(
-                   f"--{k.replace('_', '-')} " + (",".join(map(str, v))
-                                                  if isinstance(v, tuple) else str(v))
-                   for k, v in QUICK.items())
+               "a fast check: " + _preset_text(QUICK)
                + ", each only where neither a flag nor the config file sets it"),
         Option("output_dir", "path", Path("qsense-compare"),
                "folder for " + " and ".join(COMPARE_OUTPUTS) + " (and manifest.json), "
@@ -634,11 +661,15 @@ def resolve(command: str, args) -> Settings:
             s[o.key] = o.from_flag(raw, s.source[o.key])
             shown[o.key] = str(raw)
             s.explicit.add(o.key)
-    if command == "compare" and s["quick"]:
-        for key, value in QUICK.items():
+    if command == "compare" and s["quick"] and s["full"]:
+        raise UsageError("--quick and --full exclude each other: give one")
+    for flag, preset in (("quick", QUICK), ("full", FULL)):
+        if command != "compare" or not s[flag]:
+            continue
+        for key, value in preset.items():
             if key not in s.explicit:
                 s[key] = value
-                s.source[key] = f"argument --quick (sets {key}={_shown(value)})"
+                s.source[key] = f"argument --{flag} (sets {key}={_shown(value)})"
     # the values first, then how they go together, then the files (which probe the disk)
     def validate(opts):
         for o in opts:

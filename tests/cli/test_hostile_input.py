@@ -200,8 +200,12 @@ def test_quick_fills_only_what_the_user_did_not_set(tmp_path, monkeypatch):
     assert (s["spacing"], s["n_opm"]) == ("ico4", 32)
     s = _compare_settings()
     assert (s["spacing"], s["n_opm"]) == ("ico3", 64)
-    s = _compare_settings("--quick", "--n-trials", "4,8")
-    assert (s["n_trials"], s["n_probes"], s["n_realisations"]) == ((4, 8), 2, 1)
+    s = _compare_settings("--quick", "--recordings", "--n-trials", "4,8")
+    assert (s["recordings"], s["n_trials"], s["rejection"]) == (True, (4, 8), False)
+    s = _compare_settings("--full")
+    assert (s["spacing"], s["n_probes"], s["dipole_conductor"]) == ("ico4", 16, "head")
+    with pytest.raises(UsageError, match="--quick and --full"):
+        _compare_settings("--quick", "--full")
     cfg = tmp_path / "c.toml"
     cfg.write_text('[compare]\nspacing = "ico3"\nquick = true\n')
     s = _compare_settings("--config", str(cfg))
@@ -213,10 +217,10 @@ def test_quick_fills_only_what_the_user_did_not_set(tmp_path, monkeypatch):
 def test_quick_is_documented_in_help(capsys):
     res = _main(capsys, "compare", "--help")
     assert res.returncode == 0
-    text = " ".join(res.stdout.split())
+    text = " ".join(res.stdout.split()).replace("--no- ", "--no-")  # argparse's wrapping
     assert ("--quick, --no-quick a fast check: --spacing ico2, --n-opm 32, --bem-ico 3, "
-            "--n-probes 2, --n-trials 16, --n-realisations 1, each only where neither a flag "
-            "nor the config file sets it") in text
+            "--no-recordings, --no-rejection, --curves none, --no-iivanainen, each only where "
+            "neither a flag nor the config file sets it") in text
 
 
 def test_usage_error_is_a_value_error():

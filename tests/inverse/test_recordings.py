@@ -58,11 +58,12 @@ def _mne_rerun(fname, head, src, probe, n, solvers):
     events, _ = mne.events_from_annotations(raw, verbose=False)
     epochs = mne.Epochs(raw, events, tmin=TMIN, tmax=TMAX, baseline=(None, 0),
                         preload=True, verbose=False)[:n]
-    cov = mne.compute_covariance(epochs, tmax=0.0, method="shrunk", verbose=False)
+    cov = mne.compute_covariance(epochs, tmax=0.0, method="shrunk", rank="info",
+                                 verbose=False)
     evoked = epochs.average()
     assert evoked.nave == n
-    white = mne.cov.whiten_evoked(evoked, cov)  # sqrt(nave) C^-1/2 x
-    rank = mne.compute_rank(cov, info=evoked.info, verbose=False)["mag"]
+    white = mne.cov.whiten_evoked(evoked, cov, rank="info")  # sqrt(nave) C^-1/2 x
+    rank = mne.compute_rank(cov, rank="info", info=evoked.info, verbose=False)["mag"]
     sel = (evoked.times >= WINDOW[0] - 1e-9) & (evoked.times <= WINDOW[1] + 1e-9)
     snr = np.sqrt(np.mean(np.sum(white.data[:, sel] ** 2, axis=0) / rank))
     sphere = mne.make_sphere_model(r0=head.sphere_origin, head_radius=None, verbose=False)
@@ -77,7 +78,7 @@ def _mne_rerun(fname, head, src, probe, n, solvers):
     true = rr[probe]
     err = {}
     inv = mne.minimum_norm.make_inverse_operator(evoked.info, fwd, cov, loose=1.0,
-                                                 depth=0.8, verbose=False)
+                                                 depth=0.8, rank="info", verbose=False)
     for method in ("MNE", "dSPM", "sLORETA", "eLORETA"):
         if method in solvers:
             stc = mne.minimum_norm.apply_inverse(evoked, inv, 1.0 / snr**2, method,
@@ -85,16 +86,17 @@ def _mne_rerun(fname, head, src, probe, n, solvers):
             err[method] = np.linalg.norm(rr[np.argmax(stc.data[:, it])] - true)
     if "LCMV" in solvers:
         data_cov = mne.compute_covariance(epochs, tmin=WINDOW[0], tmax=WINDOW[1],
-                                          method="shrunk", verbose=False)
+                                          method="shrunk", rank="info", verbose=False)
         filters = mne.beamformer.make_lcmv(evoked.info, fwd, data_cov, reg=0.05,
                                            noise_cov=cov, pick_ori=None,
                                            weight_norm="unit-noise-gain",
-                                           reduce_rank=True, verbose=False)
+                                           reduce_rank=True, rank="info", verbose=False)
         stc = mne.beamformer.apply_lcmv(evoked, filters, verbose=False)
         err["LCMV"] = np.linalg.norm(rr[np.argmax(stc.data[:, it])] - true)
     if "dipole" in solvers:
         t = evoked.times[it]
-        dip, _ = mne.fit_dipole(evoked.copy().crop(t, t), cov, sphere, verbose=False)
+        dip, _ = mne.fit_dipole(evoked.copy().crop(t, t), cov, sphere, rank="info",
+                                verbose=False)
         err["dipole"] = np.linalg.norm(dip.pos[0] - true)
     # MNE's time course at the probe along the true orientation
     vec = mne.minimum_norm.apply_inverse(evoked, inv, 1.0 / snr**2, "MNE",
@@ -288,13 +290,15 @@ def test_dipole_in_fitted_sphere_matches_mne(tmp_path):
     events, _ = mne.events_from_annotations(raw, verbose=False)
     epochs = mne.Epochs(raw, events, tmin=TMIN, tmax=TMAX, baseline=(None, 0),
                         preload=True, verbose=False)[:n]
-    cov = mne.compute_covariance(epochs, tmax=0.0, method="empirical", verbose=False)
+    cov = mne.compute_covariance(epochs, tmax=0.0, method="empirical", rank="info",
+                                 verbose=False)
     evoked = epochs.average()
     t = evoked.times[int(np.argmin(np.abs(evoked.times - LATENCY)))]
     sphere = mne.make_sphere_model(r0=head.sphere_origin,
                                    head_radius=head.sphere_radius / 0.9, verbose=False)
     assert sphere["layers"][0]["rad"] == pytest.approx(head.sphere_radius, rel=1e-12)
-    dip, _ = mne.fit_dipole(evoked.copy().crop(t, t), cov, sphere, verbose=False)
+    dip, _ = mne.fit_dipole(evoked.copy().crop(t, t), cov, sphere, rank="info",
+                            verbose=False)
     ours = ds.position.sel(array="opm", solver="dipole").values.reshape(3)
     np.testing.assert_allclose(ours, dip.pos[0], rtol=0, atol=1e-6)
     err = np.linalg.norm(dip.pos[0] - src.positions[probe])

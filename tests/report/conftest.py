@@ -133,7 +133,8 @@ def real_report(fsaverage_sphere, tmp_path_factory):
     from qsense.cli.report import write_report
 
     with mne.utils.use_log_level("ERROR"):
-        ds = compare(spacing="ico2", arrays=REAL_ARRAYS, n_opm=16, head=fsaverage_sphere)
+        ds = compare(spacing="ico2", arrays=REAL_ARRAYS, n_opm=16, head=fsaverage_sphere,
+                     n_probes=2, n_trials=(4, 16), n_realisations=1)  # every view, small
     ds = ds.assign_attrs(run_id="test-run-1")
     path = tmp_path_factory.mktemp("report") / "report.html"
     write_report(ds, path, head=fsaverage_sphere,

@@ -232,6 +232,8 @@ def brain_maps(ds: xr.Dataset, var: str, solver: str | None = None) -> Fig:
     factor, unit = fmt.display(da.attrs.get("units"))
     values = da.values * factor  # (array, source)
     finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        finite = np.array([1.0])  # nothing to draw: any scale
     note = ""
     if var == "crb":
         vmin = max(float(np.min(finite)), CRB_AXIS_MM[0])
@@ -269,6 +271,13 @@ def brain_maps(ds: xr.Dataset, var: str, solver: str | None = None) -> Fig:
         bottom = 1 - (top + label_h + panel_h) / height
         axes = [fig.add_axes((0.005 + 0.25 * c, bottom, 0.24, panel_h / height))
                 for c in range(4)]
+        if not np.isfinite(values[i]).any():  # e.g. a bound that holds nowhere
+            for ax in axes:
+                ax.set_axis_off()
+            axes[0].text(0.0, 0.5, "no value at any source" + (
+                " (not localisable anywhere)" if var == "crb" else ""), fontsize=_FS,
+                transform=axes[0].transAxes, va="center")
+            continue
         # plot_brain_map fills its axes view by view: lateral (lh, rh), medial (lh, rh)
         plot_brain_map(_on_sources(ds, np.clip(values[i], vmin, vmax)),
                        views=("lateral", "medial"), hemis=("lh", "rh"),
