@@ -55,6 +55,7 @@ import contextlib
 import dataclasses
 import numbers
 import os
+import pickle
 import threading
 
 import mne
@@ -144,7 +145,7 @@ _IIVANAINEN_COST = 5.0
 
 
 def plan(*, spacing="ico3", arrays=ARRAY_NAMES, n_opm=64, bem_ico=None, head=None,
-         recordings=True, n_probes=4, n_trials=(16, 64), n_realisations=1,
+         recordings=True, n_probes=4, n_trials=(64,), n_realisations=1,
          solvers=DEFAULT_SOLVERS,
          rejection=True, curves="quick", iivanainen=True):
     """The stages of :func:`compare` and their estimated durations.
@@ -160,9 +161,10 @@ solvers, rejection, curves, iivanainen
     list of (key, label, seconds)
         For :class:`Stages`: ``bem`` (without ``head``), ``sources``, per array
         ``lead field NAME``, ``solvers NAME``, ``snr NAME`` (and ``helmets`` before the
-        first helmet's), ``bounds NAME``, then ``recordings``, ``rejection``, ``curves``
-        and ``iivanainen`` where asked for. The estimates assume 2 cores and look at the
-        caches (a BEM built on a first run, JAX kernels compiled on a first run).
+        first helmet's; with recordings before the first lead field), ``bounds``, then
+        ``rejection``, ``curves``, ``iivanainen`` and ``recordings`` where asked for.
+        The estimates assume 2 cores and look at the caches (a BEM built on a first run,
+        JAX kernels compiled on a first run).
     """
     n_src = _N_SOURCES.get(spacing, 5124)
     cold = _jax_cold()
@@ -180,7 +182,9 @@ solvers, rejection, curves, iivanainen
     for a in arrays:
         n_ch = _N_CHANNELS.get(a, n_opm)
         label = _LABELS.get(a, a)
-        if a in _HELMETS and not any(k == "helmets" for k, _, _ in out):
+        if a in _HELMETS and not any(k == "helmets" for k, _, _ in out) or (
+                recordings and n_helmets and len(out) == (2 if head is None else 1)):
+            # (with recordings: before the first lead field, the worker needs them all)
             # seated in the background since the start: the wait is what is left
             before = sum(t for _, _, t in out)
             out.append(("helmets", "seating the helmets",
@@ -192,12 +196,10 @@ solvers, rejection, curves, iivanainen
         out.append((f"solvers {a}", f"solvers: {label} ({', '.join(METHODS)})",
                     0.1 + 0.3 * (n_ch / 306) ** 2 + 7e-8 * n_src**2 * (1.5 + n_ch / 64)))
         out.append((f"snr {a}", f"SNR and information: {label}", 0.05 + 1e-8 * n_ch * n_src))
-    for k, a in enumerate(arrays):
-        points = _POINTS.get(a, 1) * _N_CHANNELS.get(a, n_opm)
-        out.append((f"bounds {a}", f"Cramer-Rao bound: {_LABELS.get(a, a)}"
-                    + (compiling if k == 0 else ""),
-                    0.2 + _BOUND_PER_POINT_SOURCE * points * n_src
-                    + (_COMPILE["bounds"] if cold and k == 0 else 0.0)))
+    points = sum(_POINTS.get(a, 1) * _N_CHANNELS.get(a, n_opm) for a in arrays)
+    out.append(("bounds", "Cramer-Rao bounds" + compiling,
+                0.2 * len(arrays) + _BOUND_PER_POINT_SOURCE * points * n_src
+                + (_COMPILE["bounds"] if cold else 0.0)))
     if rejection:
         out.append(("rejection", "interference suppression (HFC, SSS)",
                     sum(_REJECTION_COST.get(a, 1.0) for a in arrays)))
@@ -210,8 +212,7 @@ solvers, rejection, curves, iivanainen
         n_solve = len(arrays) * n_probes * n_realisations
         cost = _WORKER_START + sum(_REC_SECONDS.get(a, 1.0) * n_probes * n_realisations
                                    * (0.5 + 0.5 * len(tuple(n_trials))) for a in arrays)
-        since = sum(t for k, _, t in out[[k for k, _, _ in out].index(
-            next(k for k, _, _ in out if k.startswith("bounds"))):])
+        since = sum(t for k, _, t in out[[k for k, _, _ in out].index("bounds"):])
         out.append(("recordings", f"localisation on {n_solve} simulated recordings "
                     f"({len(tuple(solvers))} solvers, {len(tuple(n_trials))} trial counts; "
                     "in a worker process)", max(1.0, cost - since)))
@@ -409,7 +410,7 @@ def compare(*, spacing: str = "ico3", arrays=ARRAY_NAMES, n_opm: int = 64,
             bandwidth: float = 1.0, moment: float = 20e-9, lambda2: float = 1 / 9,
             bem_ico: int | None = None, head: qs.Head | None = None,
             progress=False, recordings: bool = True, n_probes: int = 4,
-            n_trials=(16, 64), n_realisations: int = 1, solvers=DEFAULT_SOLVERS,
+            n_trials=(64,), n_realisations: int = 1, solvers=DEFAULT_SOLVERS,
             rooms: str = "typical", rejection: bool = True, seed: int = 0,
             curves: str = "quick", iivanainen: bool = True, coreg_error: float = 0.003,
             dipole_conductor: str = "sphere", workers: int = 1) -> xr.Dataset:
@@ -609,6 +610,25 @@ def _run(stages, spacing, arrays, n_opm, opm_sensor, nv_sensor, bandwidth, momen
     fwds = {}
     n_channels = np.empty(n_arr, dtype=np.int64)
     floors = np.empty((n_arr, 2))
+    job = None
+    if noisy["recordings"]:  # in a worker process from now on, alongside the rest
+        if any(a not in built for a in arrays):
+            with stages.stage("helmets"):
+                built.update(helmets.arrays(head))
+        job = _RecordingsJob(head, src, built, arrays, moment, noisy)
+    try:
+        return _noiseless(stages, head, src, built, arrays, bandwidth, moment, noisy, job,
+                          helmets, locals())
+    finally:
+        if job is not None:
+            job.close()
+
+
+def _noiseless(stages, head, src, built, arrays, bandwidth, moment, noisy, job, helmets, v):
+    """The per-array metrics, then :func:`_rest`; ``v``: the locals of :func:`_run`."""
+    snr, info_bits, ple, n_channels, floors = (v["snr"], v["info_bits"], v["ple"],
+                                               v["n_channels"], v["floors"])
+    fwds, n_src, seen, lambda2 = v["fwds"], v["n_src"], v["seen"], v["lambda2"]
     for a, name in enumerate(arrays):
         if name not in built:
             with stages.stage("helmets"):
@@ -634,26 +654,26 @@ def _run(stages, spacing, arrays, n_opm, opm_sensor, nv_sensor, bandwidth, momen
             gain = np.einsum("csk,sk->cs", lf, src.normals)
             snr[a] = moment * np.linalg.norm(gain / std[:, None], axis=0)
             info_bits[a] = information_bits(gain, std**2, (1e-9) ** 2)[0]
-    job = (_RecordingsJob(head, src, built, fwds, arrays, moment, noisy)
-           if noisy["recordings"] else None)  # in a worker process, alongside the rest
-    try:
-        return _rest(stages, head, src, built, arrays, bandwidth, moment, noisy, seen, job,
-                     locals())
-    finally:
-        if job is not None:
-            job.close()
+    return _rest(stages, head, src, built, arrays, bandwidth, moment, noisy, seen, job,
+                 {**v, **locals()})
 
 
 def _rest(stages, head, src, built, arrays, bandwidth, moment, noisy, seen, job, v):
     """The stages after the lead fields; ``v``: the locals of :func:`_run` so far."""
     crb, localisable = v["crb"], v["localisable"]
-    for a, name in enumerate(arrays):  # on the study's own conductor (BEM or sphere)
-        with stages.stage(f"bounds {name}"):
-            bound = dipole_localisation_bound(
-                built[name], head, src.positions[seen], moment * src.normals[seen],
-                bandwidth=bandwidth)
-            localisable[a, seen] = bound["localisable"].values
-            crb[a, seen] = bound["rms_localisable"].values
+    # on the study's own conductor (BEM or sphere), every array in one call: the coils
+    # padded to shared sizes, so that the kernels compile once per size, not per array
+    from .curves import _bounds
+
+    geometry = [built[a].coil_geometry("accurate") for a in arrays]
+    n_points = max(g[2].shape[1] for g in geometry)
+    with stages.stage("bounds"):
+        rms, ok = _bounds(head, geometry, src.positions[seen], moment * src.normals[seen],
+                          [[np.asarray(built[a].noise) * np.sqrt(bandwidth)] for a in arrays],
+                          n_points)
+    for a in range(len(arrays)):
+        localisable[a, seen] = ok[a][0]
+        crb[a, seen] = np.where(ok[a][0], rms[a][0], np.nan)
     rec = rej = None
     if noisy["rejection"]:
         with stages.stage("rejection"):
@@ -724,7 +744,7 @@ def _iivanainen_variables(ds):
     return data, coords
 
 
-_REJECTION_SECONDS = 5.0  # of simulated empty room per array
+_REJECTION_SECONDS = 2.0  # of simulated empty room per array
 _REC_H_FREQ = 40.0  # low-pass of the recordings before epoching, Hz (localise_on_recordings)
 _REC_SFREQ = 300.0  # sampling rate of the recordings, Hz: above twice the Bloch-model OPMs'
 # bandwidth (135 Hz); the NV readout's 1 kHz bandwidth would need 2 kHz, so NV sensors are
@@ -743,29 +763,24 @@ class _RecordingsJob:
     core; :meth:`result` waits for it and adds the bound at the probes. The numbers are
     those of the same call in this process (each recording is seeded on its own)."""
 
-    def __init__(self, head, src, built, fwds, arrays, moment, noisy):
-        from .coregistration import coregistration_error, misregistered
+    def __init__(self, head, src, built, arrays, moment, noisy):
+        from .coregistration import coregistration_error
 
         self.head, self.src, self.built, self.arrays = head, src, built, arrays
         self.moment, self.noisy = moment, noisy
         self.probes = probe_sources(src, head, noisy["n_probes"])
         envs = _environments(noisy["rooms"], built, arrays, sfreq=_REC_SFREQ)
-        coreg, forwards = {}, {}
-        for a in arrays:
-            if noisy["coreg_error"] > 0:
-                coreg[a] = coregistration_error(built[a], noisy["coreg_error"],
-                                                seed=noisy["seed"], name=a)
-                forwards[a] = qs.make_forward(misregistered(built[a], coreg[a]), head, src)
-            else:
-                forwards[a] = fwds[a]
+        coreg = {a: coregistration_error(built[a], noisy["coreg_error"], seed=noisy["seed"],
+                                         name=a)
+                 for a in arrays if noisy["coreg_error"] > 0}
         kwargs = dict(
             arrays={a: built[a] for a in arrays}, head=head, sources=src, probes=self.probes,
             n_trials=noisy["n_trials"], n_realisations=noisy["n_realisations"],
             solvers=noisy["solvers"], amplitude=moment, environments=envs,
             seed=noisy["seed"], h_freq=_REC_H_FREQ, sfreq=_REC_SFREQ, cov_method=_REC_COV,
             dipole_conductor=noisy["dipole_conductor"],
-            sensor_physics={a: built[a].kind != "nv" for a in arrays}, forwards=forwards,
-            coregistration=coreg or None)
+            sensor_physics={a: built[a].kind != "nv" for a in arrays},
+            coregistration=coreg or None)  # the worker computes the (believed) forwards
         self.pool = self.future = self.value = None
         if noisy["workers"] == 0:
             self.value = _localise(kwargs, mne.get_config("MNE_LOGGING_LEVEL"))
@@ -773,8 +788,11 @@ class _RecordingsJob:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        # pickled here, now: the pool's feeder thread would pickle the head while this
+        # thread goes on using (and caching into) it
+        payload = pickle.dumps(kwargs, protocol=pickle.HIGHEST_PROTOCOL)
         self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        self.future = self.pool.submit(_localise, kwargs, mne.get_config("MNE_LOGGING_LEVEL"))
+        self.future = self.pool.submit(_localise, payload, mne.get_config("MNE_LOGGING_LEVEL"))
 
     def result(self) -> xr.Dataset:
         rec = self.value if self.future is None else self.future.result()
@@ -786,17 +804,24 @@ class _RecordingsJob:
         if self.pool is None:
             return
         if self.future is not None and not self.future.done():
-            for proc in list(getattr(self.pool, "_processes", {}).values()):
-                proc.terminate()
+            procs = getattr(self.pool, "_processes", None) or {}
+            for proc in [procs[k] for k in list(procs)]:
+                try:
+                    proc.terminate()
+                except (OSError, ValueError):  # already gone
+                    pass
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.pool = None
 
 
 def _localise(kwargs, log_level):
     """The worker's part: one BLAS thread; the covariance warning about few samples is
-    expected (shrinkage estimators are made for that case) and silenced."""
+    expected (shrinkage estimators are made for that case) and silenced. ``kwargs``: the
+    arguments of ``localise_on_recordings``, or their pickle."""
     import warnings
 
+    if isinstance(kwargs, bytes):
+        kwargs = pickle.loads(kwargs)
     mne.set_log_level(log_level or "ERROR")
     with _blas_threads(1), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Too few samples",

@@ -396,7 +396,7 @@ SCHEMAS: dict[str, tuple[Option, ...]] = {
                "recordings (paired across arrays) with MNE's solvers"),
         Option("n_probes", "int", 4, "probe sources of the noisy localisation (spread over "
                "depth, both hemispheres)", low=N_PROBES_RANGE[0], high=N_PROBES_RANGE[1]),
-        Option("n_trials", "ints", (16, 64), "trial counts averaged (nested: the first n "
+        Option("n_trials", "ints", (64,), "trial counts averaged (nested: the first n "
                "epochs of one recording)", low=N_TRIALS_RANGE[0], high=N_TRIALS_RANGE[1]),
         Option("n_realisations", "int", 1, "noise realisations per array and probe",
                low=N_REALISATIONS_RANGE[0], high=N_REALISATIONS_RANGE[1]),

@@ -77,7 +77,9 @@ def test_metrics_match_direct_computation(study):
     np.testing.assert_array_equal(ds["localisable"].sel(array="neuromag306").values[~silent],
                                   bound["localisable"].values)
     np.testing.assert_array_equal(np.isnan(crb[~silent]), ~bound["localisable"].values)
-    np.testing.assert_allclose(crb[~silent], bound["rms_localisable"], rtol=1e-10)
+    # the study pads the coils to shared sizes (zero weights): the same sums, in another
+    # order and with the Fisher information rescaled from unit noise
+    np.testing.assert_allclose(crb[~silent], bound["rms_localisable"], rtol=1e-9)
     assert np.all(np.isnan(crb[silent])) and bound["localisable"].values.mean() > 0.5
 
 
@@ -292,10 +294,10 @@ def test_plan_counts_the_first_run():
     """A BEM in the cache is loaded, else built; the helmets are one stage."""
     keys = [k for k, _, _ in plan(spacing="ico2", bem_ico=3)]
     assert keys[:3] == ["bem", "sources", "lead field opm"] and "helmets" in keys
-    assert keys[-5:] == ["bounds ctf275", "rejection", "curves", "iivanainen", "recordings"]
+    assert keys[-5:] == ["bounds", "rejection", "curves", "iivanainen", "recordings"]
     keys = [k for k, _, _ in plan(arrays=("opm",), recordings=False, rejection=False,
                                   curves="none", iivanainen=False)]
-    assert keys[-1] == "bounds opm"
+    assert keys[-1] == "bounds"
     assert [k for k, _, _ in plan(arrays=("opm",), head=object())][0] == "sources"
 
 

@@ -109,7 +109,10 @@ def _conditions(ds: xr.Dataset) -> str:
             f"{ds.sizes['realisation']} noise realisations, seed {a.get('seed')}; each "
             f"array in its room ({rooms}; interferers, power line, shield noise, remnant "
             "field and head movement of the room's preset), white + 1/f sensor noise, "
-            f"sensor physics {'on' if st.get('sensor_physics') else 'off'}; recordings "
+            f"sensor physics {_physics(st.get('sensor_physics'))}, sampled at "
+            f"{fmt.setting('sfreq_Hz', st.get('sfreq_Hz'))}; analysed with a "
+            f"{fmt.sig(1e3 * float(a.get('coreg_error_m', 0.0)), 2)} mm rms co-registration "
+            f"error, dipole fits in the {st.get('dipole_conductor')}; recordings "
             f"paired across arrays; low-pass {st.get('h_freq_Hz')} Hz, noise covariance "
             f"({st.get('cov_method')}) from the baseline, lambda2 = 1/SNR^2 from the "
             "whitened evoked; error from the probe to the estimate's peak (the fitted "
@@ -122,6 +125,15 @@ def _conditions(ds: xr.Dataset) -> str:
             "interference in each array's room; signal loss: the fraction of a probe "
             "dipole's field removed.")
     return "\n\n".join(parts)
+
+
+def _physics(value) -> str:
+    if isinstance(value, dict):
+        on = [k for k, v in value.items() if v]
+        off = [k for k, v in value.items() if not v]
+        return (f"on for {', '.join(on) or 'none'}" + (f", off for {', '.join(off)}"
+                                                      if off else ""))
+    return "on" if value else "off"
 
 
 def replace_block(text: str, block: str) -> str:
