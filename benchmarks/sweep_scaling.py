@@ -63,7 +63,8 @@ def main():
 
     mne.set_log_level("ERROR")
     study = {"spacing": args.spacing, "arrays": args.arrays.split(","),
-             "bem_ico": args.bem_ico, "recordings": False, "rejection": False}
+             "bem_ico": args.bem_ico, "recordings": False, "rejection": False,
+             "curves": "none", "iivanainen": False}
     grid = {"n_opm": args.n_opm, "bandwidth": args.bandwidth}
     warm = {"n_opm": [args.n_opm[0]], "bandwidth": [12345.0]}  # a point not in the grid
     n = int(np.prod([len(v) for v in grid.values()]))

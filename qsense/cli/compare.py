@@ -102,7 +102,7 @@ def run_compare(args) -> int:
                      bandwidth=cfg["bandwidth"], moment=cfg["moment"],
                      lambda2=cfg["lambda2"], rooms=cfg["rooms"], seed=cfg["seed"],
                      coreg_error=cfg["coreg_error"],
-                     dipole_conductor=cfg["dipole_conductor"],
+                     dipole_conductor=cfg["dipole_conductor"], workers=cfg["workers"],
                      progress=stages)
         run_id = write_outputs(ds, out, command=getattr(args, "command_line", None),
                                stages=stages)

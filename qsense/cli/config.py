@@ -416,6 +416,9 @@ SCHEMAS: dict[str, tuple[Option, ...]] = {
         Option("rejection", "bool", True, "measure MNE's interference suppression (HFC on "
                "on-scalp arrays, SSS on helmets) in each array's room"),
         Option("seed", "int", 0, "seed of every simulated recording", low=0, high=2**32 - 1),
+        Option("workers", "int", 1, "worker processes for the recordings (1: alongside the "
+               "rest of the study; 0: in this process, after it; the same numbers)",
+               low=0, high=1),
         Option("curves", "str", "quick", "fair-comparison curves over OPM channel count and "
                "axes, OPM noise floor and NV standoff (quick: reduced sizes, no bounds; "
                "full: with Cramer-Rao bounds; none)", choices=lambda: CURVES),

@@ -21,7 +21,7 @@ from qsense.cli.sweep import read_tables
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sweep.toml"
 STUDY = ('[study]\nspacing = "ico2"\narrays = ["opm"]\nbem_ico = 3\nrecordings = false\n'
-         'rejection = false\n')
+         'rejection = false\ncurves = "none"\niivanainen = false\n')
 
 
 def _main(capsys, *argv):
@@ -49,7 +49,8 @@ def test_example_config_is_checked_by_the_schema(tmp_path, monkeypatch):
     grid, study = read_tables(EXAMPLE)
     assert grid == {"n_opm": [32, 64], "bandwidth": [1.0, 10.0, 100.0]}
     assert study == {"spacing": "ico2", "arrays": ("opm", "nv"), "bem_ico": 3,
-                     "recordings": False, "rejection": False}
+                     "recordings": False, "rejection": False, "curves": "none",
+                     "iivanainen": False}
     assert not (tmp_path / "qsense-sweep").exists()
 
 
@@ -128,7 +129,8 @@ def test_sweep_end_to_end(capsys, tmp_path):
     assert got.attrs["command"].startswith("qsense sweep ")
     # the file is the sweep: the same points, read back from the store
     again = sweep({"moment": [1e-8, 4e-8]}, store=store, client="serial", progress=False,
-                  spacing="ico2", recordings=False, rejection=False, arrays=["opm"], bem_ico=3)
+                  spacing="ico2", recordings=False, rejection=False, curves="none",
+               iivanainen=False, arrays=["opm"], bem_ico=3)
     assert again.attrs["sweep_computed"] == 0
     xr.testing.assert_equal(got, again)
     # a second run computes nothing and needs --overwrite for the output

@@ -24,7 +24,8 @@ import xarray as xr
 from inverse.sweep import point_key, sweep
 
 STUDY = {"spacing": "ico2", "arrays": ["opm"], "bem_ico": 3, "recordings": False,
-         "rejection": False}  # the noiseless view: seconds a point
+         "rejection": False, "curves": "none",
+         "iivanainen": False}  # the noiseless view: seconds a point
 GRID = {"n_opm": [8, 16], "bandwidth": [0.5, 1.0, 10.0], "moment": [5e-9, 1e-8, 2e-8, 5e-8]}
 SUBGRID = {"n_opm": [8, 16], "bandwidth": [10.0], "moment": [5e-9, 5e-8]}
 VARIABLES = ("snr", "information", "ple", "crb")
@@ -163,7 +164,8 @@ def test_a_file_that_is_not_its_point_stops_the_sweep_first(serial, tmp_path):
 
     source = next(serial[4].glob("*.nc"))
     options = json.loads(xr.load_dataset(source).attrs["sweep_options"])
-    fixed = {k: options[k] for k in ("spacing", "arrays", "bem_ico", "n_opm", "moment")}
+    fixed = {k: options[k] for k in ("spacing", "arrays", "bem_ico", "n_opm", "moment",
+                                     "recordings", "rejection", "curves", "iivanainen")}
     options["bandwidth"] = 77.0
     target = tmp_path / f"{point_key(options)}.nc"
     shutil.copy(source, target)
@@ -181,7 +183,8 @@ def test_grid_of_array_lists_is_an_outer_join(tmp_path):
     NaN (numbers) or "" (names) where a point has no such array; it survives NetCDF."""
     grid = {"arrays": [["opm"], ["nv", "opm"]]}
     ds = sweep(grid, store=tmp_path / "store", client="serial", progress=False,
-               spacing="ico2", recordings=False, rejection=False, n_opm=8, bem_ico=3)
+               spacing="ico2", recordings=False, rejection=False, curves="none",
+               iivanainen=False, n_opm=8, bem_ico=3)
     assert list(ds["arrays"].values) == ["opm", "nv,opm"]
     assert list(ds["array"].values) == ["nv", "opm"]
     assert np.isnan(ds["snr"].sel(arrays="opm", array="nv")).all()

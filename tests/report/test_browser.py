@@ -40,7 +40,7 @@ def test_report_renders_in_chromium(browser, real_report, width, tmp_path):
     assert state["ready"] == "complete" and state["complete"]
     assert state["inner"] == width
     assert state["scroll"] <= state["inner"] and state["body"] <= state["inner"], state
-    assert len(state["images"]) == 11
+    assert len(state["images"]) == 15
     for img in state["images"]:
         assert img["natural"] > 0, img  # decoded
         assert img["height"] > 0, img

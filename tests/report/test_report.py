@@ -17,7 +17,7 @@ from qsense.cli.report import _format as fmt
 from .conftest import REAL_ARRAYS, synthetic_study
 
 SECTIONS = ("summary", "setup", "layouts", "topographies", "maps", "spectra",
-            "localisation", "provenance")
+            "localisation", "recordings", "rejection", "curves", "iivanainen", "provenance")
 
 
 class _Page(HTMLParser):
@@ -65,7 +65,9 @@ def test_report_of_a_real_study(real_report):
     # self-contained: every image embedded, no script, links only to the page itself
     assert page.scripts == 0
     assert all(r.startswith(("#", "data:")) for r in page.refs), page.refs
-    assert len(page.images) == 11  # overview, layouts, topographies, 5 maps, spectra, 2
+    # overview, layouts, topographies, 5 maps, spectra, 2 localisation, the noisy view's,
+    # 3 curves
+    assert len(page.images) == 15
     for src, alt in page.images:
         assert src.startswith("data:image/png;base64,") and alt
         png = base64.b64decode(src.split(",", 1)[1])
@@ -110,7 +112,7 @@ def test_report_provenance(real_report):
     assert re.search(r"<dd>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</dd>", text)
     for package in ("qsense", "mne", "jax", "numpy"):
         assert re.search(rf"<dt>{package}</dt><dd class=\"mono\">[0-9][^<]*</dd>", text), package
-    assert "No seed: the study draws no random numbers" in text
+    assert "seed = 0" in text  # the recordings' seed (the study draws random numbers)
     for name in REAL_ARRAYS:
         assert f"<td>{name}</td>" in text
 
