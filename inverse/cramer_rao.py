@@ -23,8 +23,8 @@ from qsense.forward import check_geometry
 
 from ._noise import channel_noise_std
 
-__all__ = ["dipole_localisation_bound", "bound_nonlinearity", "MAX_NONLINEARITY",
-           "WEAK_MOMENT_RATIO"]
+__all__ = ["dipole_localisation_bound", "bound_nonlinearity", "padded_bounds",
+           "MAX_NONLINEARITY", "WEAK_MOMENT_RATIO"]
 
 WEAK_MOMENT_RATIO = 0.2
 """mne.fit_dipole's rule: the third moment component is fitted only when its whitened
@@ -307,3 +307,63 @@ def rms_bounds(arrays, head: qs.Head, positions, moments, noise_std, *,
             cov = np.asarray(fisher.position_covariance_bound(info))
             out[a, lo:lo + size] = np.sqrt(np.trace(cov, axis1=1, axis2=2))[keep]
     return out
+
+
+_BUCKETS = (64, 128, 256, 512, 1024, 2048)
+
+
+def _padded(points, normals, weights, n_points):
+    """Pad coil geometry to a bucket of channels and ``n_points`` points (zero weights),
+    so the bound's kernels compile once per bucket, not once per array."""
+    n_ch, p = weights.shape
+    size = next((b for b in _BUCKETS if b >= n_ch), n_ch)
+    pts = np.broadcast_to(points[:1, :1], (size, n_points, 3)).copy()
+    nrm = np.zeros((size, n_points, 3))
+    nrm[..., 2] = 1.0
+    w = np.zeros((size, n_points))
+    pts[:n_ch, :p], nrm[:n_ch, :p], w[:n_ch, :p] = points, normals, weights
+    pts[:n_ch, p:] = points[:, :1]
+    return pts, nrm, w
+
+
+def padded_bounds(head, geometry, positions, moments, stds, n_points):
+    """Cramer-Rao bound (rms, m) and its validity flag for each geometry and noise.
+
+    ``geometry``: per array, ``SensorArray.coil_geometry(accuracy)``; ``n_points``: at
+    least the largest number of integration points per channel among them. Returns
+    ``(rms, ok)``: per geometry, a list over its noise vectors of arrays over the
+    positions. The algebra of :func:`dipole_localisation_bound` (default
+    ``weak_moment_ratio`` and ``max_nonlinearity``) on zero-padded coils; padding
+    channels have zero field and unit noise, so they add nothing. ``stds`` holds, per
+    geometry, a list of channel-noise vectors: the Fisher information and the Hessian are
+    computed once per geometry at unit noise and rescaled by the noise.
+    """
+    rms, ok = [], []
+    for (pts, nrm, w), std_list in zip(geometry, stds, strict=True):
+        n_ch = w.shape[0]
+        pp, nn, ww = _padded(pts, nrm, w, n_points)
+        uniform = [np.allclose(s, s[0], rtol=1e-12, atol=0) for s in std_list]
+        info0 = (np.asarray(head.conductor.dipole_fisher(pp, nn, ww, positions, moments,
+                                                         np.ones(ww.shape[0])))
+                 if any(uniform) else None)
+        hess0 = np.asarray(head.conductor.dipole_hessian(pp, nn, ww, positions, moments))
+        r_list, ok_list = [], []
+        for std, same in zip(std_list, uniform, strict=True):
+            s = np.ones(ww.shape[0])
+            s[:n_ch] = std
+            # Fisher at noise s: the unit-noise one over s^2 for uniform noise, else
+            # recomputed (the SQUID helmets' magnetometers and gradiometers)
+            if same:
+                info = info0 / std[0] ** 2
+            else:
+                info = np.asarray(head.conductor.dipole_fisher(pp, nn, ww, positions,
+                                                               moments, s))
+            cov = np.asarray(fisher.position_covariance_bound(
+                info, weak_moment_ratio=WEAK_MOMENT_RATIO))
+            r = np.sqrt(np.trace(cov, axis1=1, axis2=2))
+            ratio = bound_nonlinearity(cov, info[:, :3, :3], hess0 / s[None, :, None, None])
+            r_list.append(r)
+            ok_list.append(np.isfinite(r) & (ratio <= MAX_NONLINEARITY))
+        rms.append(r_list)
+        ok.append(ok_list)
+    return rms, ok

@@ -48,11 +48,10 @@ import numpy as np
 import xarray as xr
 
 import qsense as qs
-from forward_models import fisher
 from qsense._checks import check_int, check_number, check_same_head
 from qsense.sensors.nv import FLUX_CONCENTRATOR
 
-from .cramer_rao import MAX_NONLINEARITY, WEAK_MOMENT_RATIO, bound_nonlinearity
+from .cramer_rao import MAX_NONLINEARITY, padded_bounds
 from .information import information_bits
 
 __all__ = ["channel_count_curve", "noise_floor_curve", "nv_standoff_curve",
@@ -240,63 +239,6 @@ def _crb_subset(head, src, n, seed):
     pool = np.flatnonzero(ok)
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(pool, size=min(n, len(pool)), replace=False))
-
-
-_BUCKETS = (64, 128, 256, 512, 1024, 2048)
-
-
-def _padded(points, normals, weights, n_points):
-    """Pad coil geometry to a bucket of channels and ``n_points`` points (zero weights),
-    so the bound's kernels compile once per bucket, not once per array."""
-    n_ch, p = weights.shape
-    size = next((b for b in _BUCKETS if b >= n_ch), n_ch)
-    pts = np.broadcast_to(points[:1, :1], (size, n_points, 3)).copy()
-    nrm = np.zeros((size, n_points, 3))
-    nrm[..., 2] = 1.0
-    w = np.zeros((size, n_points))
-    pts[:n_ch, :p], nrm[:n_ch, :p], w[:n_ch, :p] = points, normals, weights
-    pts[:n_ch, p:] = points[:, :1]
-    return pts, nrm, w
-
-
-def _bounds(head, geometry, positions, moments, stds, n_points):
-    """Cramer-Rao bound (rms, m) and its validity flag for each geometry and noise.
-
-    The algebra of :func:`inverse.cramer_rao.dipole_localisation_bound` (default
-    ``weak_moment_ratio`` and ``max_nonlinearity``) on zero-padded coils; padding
-    channels have zero field and unit noise, so they add nothing. ``stds`` holds, per
-    geometry, a list of channel-noise vectors: the Fisher information and the Hessian are
-    computed once per geometry at unit noise and rescaled by the noise.
-    """
-    rms, ok = [], []
-    for (pts, nrm, w), std_list in zip(geometry, stds, strict=True):
-        n_ch = w.shape[0]
-        pp, nn, ww = _padded(pts, nrm, w, n_points)
-        uniform = [np.allclose(s, s[0], rtol=1e-12, atol=0) for s in std_list]
-        info0 = (np.asarray(head.conductor.dipole_fisher(pp, nn, ww, positions, moments,
-                                                         np.ones(ww.shape[0])))
-                 if any(uniform) else None)
-        hess0 = np.asarray(head.conductor.dipole_hessian(pp, nn, ww, positions, moments))
-        r_list, ok_list = [], []
-        for std, same in zip(std_list, uniform, strict=True):
-            s = np.ones(ww.shape[0])
-            s[:n_ch] = std
-            # Fisher at noise s: the unit-noise one over s^2 for uniform noise, else
-            # recomputed (the SQUID helmets' magnetometers and gradiometers)
-            if same:
-                info = info0 / std[0] ** 2
-            else:
-                info = np.asarray(head.conductor.dipole_fisher(pp, nn, ww, positions,
-                                                               moments, s))
-            cov = np.asarray(fisher.position_covariance_bound(
-                info, weak_moment_ratio=WEAK_MOMENT_RATIO))
-            r = np.sqrt(np.trace(cov, axis1=1, axis2=2))
-            ratio = bound_nonlinearity(cov, info[:, :3, :3], hess0 / s[None, :, None, None])
-            r_list.append(r)
-            ok_list.append(np.isfinite(r) & (ratio <= MAX_NONLINEARITY))
-        rms.append(r_list)
-        ok.append(ok_list)
-    return rms, ok
 
 
 def _source_coords(src, areas):
@@ -492,7 +434,7 @@ def _add_bounds(rows, head, src, crb_idx, moment, bandwidth):
         groups.setdefault(r.get("_geometry_key", i), []).append(i)
     geometry = [rows[g[0]]["_geometry"] for g in groups.values()]
     stds = [[rows[i]["_std"] * np.sqrt(bandwidth) for i in g] for g in groups.values()]
-    rms, ok = _bounds(head, geometry, pos, q, stds, n_points)
+    rms, ok = padded_bounds(head, geometry, pos, q, stds, n_points)
     for g, r_list, o_list in zip(groups.values(), rms, ok, strict=True):
         for i, r, o in zip(g, r_list, o_list, strict=True):
             rows[i]["crb"], rows[i]["crb_ok"] = r, o

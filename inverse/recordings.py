@@ -232,10 +232,7 @@ def _check_environments(environments, names):
     if not isinstance(environments, dict):
         env = _check_environment(environments)
         return {n: env for n in names}
-    unknown = [k for k in environments if k not in names]
-    if unknown:
-        raise ValueError(f"environments has keys {unknown} that are not arrays; the arrays "
-                         f"are {list(names)}")
+    _check_array_keys("environments", environments, names, "room")
     out = {}
     for n in names:
         try:
@@ -245,17 +242,22 @@ def _check_environments(environments, names):
     return out
 
 
+def _check_array_keys(name, value, arrays, what):
+    """``value`` is a dict whose keys are among the array names ``arrays``."""
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} must be a dict of array name -> {what}, got "
+                        f"{type(value).__name__}")
+    unknown = [k for k in value if k not in arrays]
+    if unknown:
+        raise ValueError(f"{name} has keys {unknown} that are not arrays; the arrays are "
+                         f"{list(arrays)}")
+
+
 def _check_forwards(forwards, arrays, sources):
     """dict name -> mne.Forward, each matching its array's channels and the sources."""
     if forwards is None:
         return {}
-    if not isinstance(forwards, dict):
-        raise TypeError(f"forwards must be a dict of array name -> mne.Forward, got "
-                        f"{type(forwards).__name__}")
-    unknown = [k for k in forwards if k not in arrays]
-    if unknown:
-        raise ValueError(f"forwards has keys {unknown} that are not arrays; the arrays are "
-                         f"{list(arrays)}")
+    _check_array_keys("forwards", forwards, arrays, "mne.Forward")
     free = mne.io.constants.FIFF.FIFFV_MNE_FREE_ORI
     for name, fwd in forwards.items():
         validate_type(fwd, mne.Forward, f"forwards[{name!r}]", "mne.Forward")
@@ -281,10 +283,7 @@ def _check_physics(sensor_physics, names):
     if not isinstance(sensor_physics, dict):
         raise TypeError(f"sensor_physics must be a bool or a dict of array name -> bool, "
                         f"got {sensor_physics!r}")
-    unknown = [k for k in sensor_physics if k not in names]
-    if unknown:
-        raise ValueError(f"sensor_physics has keys {unknown} that are not arrays; the "
-                         f"arrays are {list(names)}")
+    _check_array_keys("sensor_physics", sensor_physics, names, "bool")
     for k, v in sensor_physics.items():
         validate_type(v, bool, f"sensor_physics[{k!r}]")
     return {n: sensor_physics.get(n, True) for n in names}
@@ -296,13 +295,7 @@ def _check_coregistration(coregistration, arrays):
 
     if coregistration is None:
         return {}
-    if not isinstance(coregistration, dict):
-        raise TypeError(f"coregistration must be a dict of array name -> 4 x 4 transform, "
-                        f"got {type(coregistration).__name__}")
-    unknown = [k for k in coregistration if k not in arrays]
-    if unknown:
-        raise ValueError(f"coregistration has keys {unknown} that are not arrays; the "
-                         f"arrays are {list(arrays)}")
+    _check_array_keys("coregistration", coregistration, arrays, "4 x 4 transform")
     out = {}
     for name, t in coregistration.items():
         try:

@@ -66,7 +66,7 @@ import qsense as qs
 from qsense._checks import check_int, check_number, validate_type
 
 from ._progress import Stages
-from .cramer_rao import dipole_localisation_bound
+from .cramer_rao import dipole_localisation_bound, padded_bounds
 from .information import information_bits
 from .localisation import METHODS, peak_localisation_error
 from .recordings import SOLVERS, _check_int_list, _check_solvers, localise_on_recordings
@@ -663,12 +663,10 @@ def _rest(stages, head, src, built, arrays, bandwidth, moment, noisy, seen, job,
     crb, localisable = v["crb"], v["localisable"]
     # on the study's own conductor (BEM or sphere), every array in one call: the coils
     # padded to shared sizes, so that the kernels compile once per size, not per array
-    from .curves import _bounds
-
     geometry = [built[a].coil_geometry("accurate") for a in arrays]
     n_points = max(g[2].shape[1] for g in geometry)
     with stages.stage("bounds"):
-        rms, ok = _bounds(head, geometry, src.positions[seen], moment * src.normals[seen],
+        rms, ok = padded_bounds(head, geometry, src.positions[seen], moment * src.normals[seen],
                           [[np.asarray(built[a].noise) * np.sqrt(bandwidth)] for a in arrays],
                           n_points)
     for a in range(len(arrays)):
